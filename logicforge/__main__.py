@@ -1,0 +1,5 @@
+import sys
+
+from logicforge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""The reference evaluator: the definition of a netlist's function, and of "discrete accuracy".
+
+numpy only. Samples are bit-packed 64 to a word and each layer is evaluated for all its gates at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from logicforge.errors import LogicforgeError
+from logicforge.netlist.format import Netlist
+from logicforge.netlist.gates import apply_bitwise
+
+
+def check_features(net: Netlist, x) -> np.ndarray:
+    """Validate an (n, F) array of unsigned ``feature_width``-bit integers; return it as int64."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise LogicforgeError(f"input must be a 2-D (samples, features) array, got shape {x.shape}")
+    if x.shape[1] != net.features:
+        raise LogicforgeError(f"input has {x.shape[1]} features per sample, the netlist expects {net.features}")
+    if x.dtype.kind not in "iu":
+        raise LogicforgeError(f"input must be integers (the quantised features), got dtype {x.dtype}")
+    x = x.astype(np.int64)
+    hi = (1 << net.feature_width) - 1
+    if x.size and (x.min() < 0 or x.max() > hi):
+        raise LogicforgeError(f"input values must lie in [0, {hi}] (feature_width {net.feature_width}), "
+                              f"got [{x.min()}, {x.max()}]")
+    return x
+
+
+def pack(bits: np.ndarray) -> np.ndarray:
+    """(rows, n) of 0/1 to (rows, ceil(n/64)) uint64 words; sample j is bit j % 64 of word j // 64."""
+    rows, n = bits.shape
+    words = -(-n // 64)
+    padded = np.zeros((rows, words * 64), dtype=np.uint8)
+    padded[:, :n] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+
+
+def unpack(words: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of ``pack``: (rows, words) uint64 to (rows, n) uint8 of 0/1."""
+    as_bytes = np.ascontiguousarray(words.astype("<u8")).view(np.uint8)
+    return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :n]
+
+
+def encode(net: Netlist, x) -> np.ndarray:
+    """Thermometer-encode features: (n, F) integers to (num_inputs, n) bits, ``x[f] >= T``."""
+    x = check_features(net, x)
+    feats = np.array([f for f, _ in net.encoded_bits()], dtype=np.int64)
+    ths = np.array([t for _, t in net.encoded_bits()], dtype=np.int64)
+    return (x[:, feats] >= ths).T.astype(np.uint8)
+
+
+def layer_outputs(net: Netlist, x) -> list[np.ndarray]:
+    """Packed outputs of the encoder and every layer: a list of (width, words) uint64 arrays."""
+    words = pack(encode(net, x))
+    outs = [words]
+    for layer in net.layers:
+        words = apply_bitwise(layer.op, words[layer.a], words[layer.b])
+        outs.append(words)
+    return outs
+
+
+def evaluate(net: Netlist, x) -> tuple[np.ndarray, np.ndarray]:
+    """Return (scores, classes) for an (n, F) integer array.
+
+    ``scores[i, k]`` is the popcount of class k's output group for sample i; ``classes[i]`` is the
+    smallest k with the maximal score.
+    """
+    x = check_features(net, x)
+    n = x.shape[0]
+    out = layer_outputs(net, x)[-1]
+    bits = unpack(out, n)  # (K*G, n)
+    scores = bits.reshape(net.classes, net.group_size, n).sum(axis=1, dtype=np.int64).T
+    classes = np.argmax(scores, axis=1) if n else np.zeros(0, dtype=np.int64)
+    return scores, classes.astype(np.int64)
+
+
+def accuracy(net: Netlist, x, y) -> float:
+    """Discrete accuracy: the fraction of samples whose reference class equals the label."""
+    _, classes = evaluate(net, x)
+    return float(np.mean(classes == np.asarray(y))) if len(classes) else 0.0
