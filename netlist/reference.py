@@ -44,12 +44,17 @@ def unpack(words: np.ndarray, n: int) -> np.ndarray:
     return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :n]
 
 
+def thermometer(x: np.ndarray, thresholds: list[list[int]]) -> np.ndarray:
+    """Encode (n, F) integers to (n, bits) 0/1: one bit ``x[f] >= T`` per threshold, ordered by
+    feature, then ascending threshold. The encoding that training and hardware share."""
+    feats = np.array([f for f, ts in enumerate(thresholds) for _ in ts], dtype=np.int64)
+    ths = np.array([t for ts in thresholds for t in ts], dtype=np.int64)
+    return (np.asarray(x)[:, feats] >= ths).astype(np.uint8)
+
+
 def encode(net: Netlist, x) -> np.ndarray:
-    """Thermometer-encode features: (n, F) integers to (num_inputs, n) bits, ``x[f] >= T``."""
-    x = check_features(net, x)
-    feats = np.array([f for f, _ in net.encoded_bits()], dtype=np.int64)
-    ths = np.array([t for _, t in net.encoded_bits()], dtype=np.int64)
-    return (x[:, feats] >= ths).T.astype(np.uint8)
+    """Thermometer-encode features: (n, F) integers to (num_inputs, n) bits."""
+    return thermometer(check_features(net, x), net.thresholds).T
 
 
 def layer_outputs(net: Netlist, x) -> list[np.ndarray]:

@@ -1,0 +1,155 @@
+"""Training configuration: documented keys, safe YAML loading, command-line overrides.
+
+Every key is listed in ``SCHEMA`` with its default, the values it may take and its meaning
+(docs/training.md is written from the same table). An unknown key, a wrong type or a value out of
+range is a one-line ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from logicforge.errors import LogicforgeError
+
+
+class ConfigError(LogicforgeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Key:
+    default: Any
+    kind: type | tuple  # int, float, str, bool, or a tuple of allowed strings
+    help: str
+    minimum: float | None = None
+    nullable: bool = False
+
+
+DATASETS = ("digits", "breast_cancer", "fashion_mnist", "mnist", "cifar10")
+
+SCHEMA: dict[str, Key] = {
+    "name": Key(None, str, "run name: results go to runs/<name>/ (default: the config file's stem)", nullable=True),
+    "dataset": Key("digits", DATASETS, "dataset to train on"),
+    "data_dir": Key(None, str, "directory searched for dataset files (also env DATA_DIR)", nullable=True),
+    "encoding.method": Key("quantile", ("uniform", "quantile"),
+                           "thermometer thresholds: evenly spaced over each feature's training range, or at training-data quantiles"),
+    "encoding.thresholds": Key(8, int, "thresholds (encoded bits) per feature, at most", minimum=1),
+    "layers": Key(3, int, "number of gate layers (the last one has classes*group_size gates)", minimum=1),
+    "width": Key(1000, int, "gates in each layer but the last", minimum=1),
+    "group_size": Key(None, int, "output gates per class (default: width // classes)", minimum=1, nullable=True),
+    "tau": Key(10.0, float, "GroupSum temperature: class score = popcount / tau", minimum=1e-6),
+    "mode": Key("gumbel", ("gumbel", "softmax"), "gumbel: hard sampled gates, straight-through; softmax: difflogic's relaxation"),
+    "gumbel_temperature": Key(1.0, float, "Gumbel-softmax temperature (start value when scheduled)", minimum=1e-6),
+    "gumbel_temperature_end": Key(None, float, "final Gumbel temperature; null keeps it constant", minimum=1e-6, nullable=True),
+    "gumbel_schedule": Key("cosine", ("linear", "cosine", "exponential"), "how the temperature moves from start to end over the epochs"),
+    "init": Key("residual", ("residual", "gaussian"), "gate logits: N(0,1), or zero with the pass-through gate A raised"),
+    "residual_logit": Key(5.0, float, "logit of gate A under the residual init"),
+    "connections": Key("unique", ("random", "unique"), "random input pairs, or pairs that use every input of the layer"),
+    "lr": Key(0.01, float, "Adam learning rate", minimum=0.0),
+    "batch_size": Key(64, int, "samples per step (global, over all ranks)", minimum=1),
+    "epochs": Key(100, int, "passes over the training set", minimum=1),
+    "seed": Key(0, int, "seed for initialisation, connections, shuffling and Gumbel noise"),
+    "device": Key("auto", ("auto", "cpu", "cuda"), "where to train: auto picks CUDA when available"),
+    "backend": Key("auto", ("auto", "torch", "cpp", "triton"), "logic-layer kernel: auto picks Triton on CUDA, the C++ kernel on CPU"),
+}
+
+
+def defaults() -> dict:
+    return unflatten({k: copy.deepcopy(v.default) for k, v in SCHEMA.items()})
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for key, v in flat.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
+def check_value(key: str, value, source: str):
+    """Validate (and coerce int->float) one value; raise ConfigError naming the key."""
+    spec = SCHEMA[key]
+    if value is None:
+        if spec.nullable:
+            return None
+        raise ConfigError(f"{source}: {key}: must not be null")
+    if isinstance(spec.kind, tuple):
+        if value not in spec.kind:
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {', '.join(spec.kind)}")
+        return value
+    if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) != (spec.kind is bool) or not isinstance(value, spec.kind):
+        raise ConfigError(f"{source}: {key}: expected {spec.kind.__name__}, got {type(value).__name__} {value!r}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise ConfigError(f"{source}: {key}: {value!r} is below the minimum {spec.minimum}")
+    return value
+
+
+def resolve(d: dict | None, source: str) -> dict:
+    """Merge ``d`` over the defaults after checking every key and value."""
+    if d is None:
+        d = {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    flat = flatten(defaults())
+    for key, value in flatten(d).items():
+        if key not in SCHEMA:
+            raise ConfigError(f"{source}: unknown key {key!r} (known keys: {', '.join(SCHEMA)})")
+        flat[key] = check_value(key, value, source)
+    return unflatten(flat)
+
+
+def load(path: str | Path | None, overrides: dict | None = None) -> dict:
+    """Load a YAML config safely, apply ``overrides`` (flat dotted keys), and resolve it."""
+    data: dict = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    cfg = resolve(data, source)
+    if overrides:
+        flat = flatten(cfg)
+        for key, value in overrides.items():
+            if key not in SCHEMA:
+                raise ConfigError(f"command line: unknown key {key!r}")
+            flat[key] = check_value(key, value, "command line")
+        cfg = unflatten(flat)
+    if cfg["name"] is None:
+        cfg["name"] = path.stem if path is not None else "default"
+    return cfg
+
+
+def parse_override(key: str, text: str):
+    """Parse a command-line value with YAML's scalar rules (safe): 3 -> int, 0.1 -> float, null."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"command line: {key}: cannot parse {text!r}") from None

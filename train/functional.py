@@ -1,0 +1,157 @@
+"""The logic layer's math, with one fused autograd function and a kernel chosen per device.
+
+Layout is neuron-major: activations are ``[features, batch]``. A layer of N gates reads rows
+``ia[n]`` and ``ib[n]`` of its input. Every relaxed two-input gate is linear in {1, a, b, ab}
+(``netlist.gates.COEFFS``), so a layer is fully described by per-gate coefficients ``coef[N, 4]``::
+
+    y[n] = c0[n] + c1[n] * a + c2[n] * b + c3[n] * a * b,   a = x[ia[n]], b = x[ib[n]]
+
+Backward, with g = dL/dy[n]::
+
+    dL/dcoef[n] = (sum g, sum g*a, sum g*b, sum g*a*b)       (sums over the batch)
+    dL/dx[ia[n]] += g * (c1[n] + c3[n] * b)
+    dL/dx[ib[n]] += g * (c2[n] + c3[n] * a)
+
+In ``gumbel`` mode the coefficients are those of one sampled gate (straight-through one-hot), so
+with binary inputs every activation is exactly 0 or 1; the function then saves its input as packed
+bits (32x smaller than float32).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from logicforge.netlist import gates
+
+_COEFFS = torch.tensor(gates.COEFFS, dtype=torch.float32)  # [16, 4]
+
+
+def coeff_matrix(device=None, dtype=torch.float32) -> torch.Tensor:
+    """The fixed [16, 4] map from gate weights to {1, a, b, ab} coefficients."""
+    return _COEFFS.to(device=device, dtype=dtype)
+
+
+def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Standard Gumbel(0, 1) samples, drawn on the CPU generator for reproducibility across devices."""
+    u = torch.rand(shape, generator=generator, dtype=torch.float32)
+    u = u.clamp_(min=torch.finfo(torch.float32).tiny, max=1.0 - 1e-7)
+    return (-torch.log(-torch.log(u))).to(device)
+
+
+def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None = None,
+                 temperature: float = 1.0) -> torch.Tensor:
+    """Per-gate weights over the 16 ops, [N, 16].
+
+    - ``"gumbel"``: the one-hot of ``argmax(logits + noise)`` in the forward pass; gradients flow
+      through ``softmax((logits + noise) / temperature)`` (straight-through).
+    - ``"softmax"``: ``softmax(logits)`` (difflogic's relaxation).
+    - ``"discrete"``: the one-hot of ``argmax(logits)``, no gradient.
+    """
+    if mode == "gumbel":
+        soft = torch.softmax((logits + noise) / temperature, dim=-1)
+        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), gates.NUM_OPS).to(soft.dtype)
+        return hard - soft.detach() + soft
+    if mode == "softmax":
+        return torch.softmax(logits, dim=-1)
+    if mode == "discrete":
+        return torch.nn.functional.one_hot(logits.argmax(dim=-1), gates.NUM_OPS).to(logits.dtype)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+# -- bit packing (used to save binary activations) ---------------------------------------------
+
+_SHIFTS = torch.arange(8, dtype=torch.uint8)
+
+
+def pack_bits(x: torch.Tensor) -> torch.Tensor:
+    """[rows, n] of 0/1 to [rows, ceil(n/8)] uint8; element j is bit j % 8 of byte j // 8."""
+    rows, n = x.shape
+    pad = (-n) % 8
+    b = x.to(torch.uint8)
+    if pad:
+        b = torch.nn.functional.pad(b, (0, pad))
+    b = b.view(rows, -1, 8) << _SHIFTS.to(x.device)
+    return b.sum(dim=-1, dtype=torch.uint8)
+
+
+def unpack_bits(p: torch.Tensor, n: int, dtype=torch.float32) -> torch.Tensor:
+    """Inverse of ``pack_bits``."""
+    bits = (p.unsqueeze(-1) >> _SHIFTS.to(p.device)) & 1
+    return bits.view(p.shape[0], -1)[:, :n].to(dtype)
+
+
+# -- reference implementation (plain PyTorch) --------------------------------------------------
+
+def forward_torch(x, ia, ib, coef):
+    a, b = x[ia], x[ib]
+    c0, c1, c2, c3 = coef.unbind(dim=1)
+    return c0[:, None] + c1[:, None] * a + c2[:, None] * b + c3[:, None] * (a * b)
+
+
+def backward_torch(x, ia, ib, coef, g):
+    a, b = x[ia], x[ib]
+    _, c1, c2, c3 = coef.unbind(dim=1)
+    gcoef = torch.stack([g.sum(1), (g * a).sum(1), (g * b).sum(1), (g * a * b).sum(1)], dim=1)
+    gx = torch.zeros_like(x)
+    gx.index_add_(0, ia, g * (c1[:, None] + c3[:, None] * b))
+    gx.index_add_(0, ib, g * (c2[:, None] + c3[:, None] * a))
+    return gx, gcoef
+
+
+class LogicLayerFunction(torch.autograd.Function):
+    """y = coef-weighted {1, a, b, ab} of gathered rows; saves the input as bits when ``binary``."""
+
+    @staticmethod
+    def forward(ctx, x, ia, ib, coef, binary, backend):
+        fwd, _ = _kernels(backend)
+        y = fwd(x, ia, ib, coef)
+        ctx.binary, ctx.backend, ctx.n = binary, backend, x.shape[1]
+        saved = _packer(backend)[0](x) if binary else x
+        ctx.save_for_backward(saved, ia, ib, coef)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        saved, ia, ib, coef = ctx.saved_tensors
+        x = _packer(ctx.backend)[1](saved, ctx.n) if ctx.binary else saved
+        _, bwd = _kernels(ctx.backend)
+        gx, gcoef = bwd(x, ia, ib, coef, g.contiguous())
+        return gx, None, None, gcoef, None, None
+
+
+def _kernels(backend: str):
+    if backend == "torch":
+        return forward_torch, backward_torch
+    if backend == "cpp":
+        from logicforge.train import cpu_kernel
+
+        return cpu_kernel.forward, cpu_kernel.backward
+    if backend == "triton":
+        from logicforge.train import triton_kernels
+
+        return triton_kernels.forward, triton_kernels.backward
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def _packer(backend: str):
+    if backend == "cpp":
+        from logicforge.train import cpu_kernel
+
+        return cpu_kernel.module().pack_bits, cpu_kernel.module().unpack_bits
+    return pack_bits, unpack_bits
+
+
+def pick_backend(x: torch.Tensor, requested: str = "auto") -> str:
+    """``auto`` picks Triton for CUDA tensors, the C++ kernel on the CPU where it builds, else PyTorch."""
+    if requested != "auto":
+        return requested
+    if x.is_cuda:
+        return "triton"
+    from logicforge.train import cpu_kernel
+
+    return "cpp" if cpu_kernel.available() else "torch"
+
+
+def logic_layer(x, ia, ib, coef, *, binary: bool = False, backend: str = "auto") -> torch.Tensor:
+    """Apply a logic layer to neuron-major ``x`` [in, batch]; returns [N, batch]."""
+    return LogicLayerFunction.apply(x.contiguous(), ia, ib, coef, binary, pick_backend(x, backend))

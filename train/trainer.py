@@ -1,0 +1,289 @@
+"""The training loop: data, model, optimiser, per-epoch metrics, atomic checkpoints, resume.
+
+Everything random is a function of the config's seed: initialisation and connections of the seed,
+the shuffle of epoch e of (seed, e), the Gumbel samples of step s of (seed, s). A resumed run
+therefore continues exactly as if it had never stopped, and every rank of a distributed run draws the
+same Gumbel samples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from logicforge.errors import LogicforgeError
+from logicforge.fileio import atomic_path, write_json, write_text
+from logicforge.netlist import analysis, reference
+from logicforge.train import data as datasets
+from logicforge.train.encoding import fit_thresholds
+from logicforge.train.export import to_netlist
+from logicforge.train.model import LogicNet
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def temperature_at(cfg: dict, epoch: int) -> float:
+    """The Gumbel temperature during ``epoch`` (0-based) under the configured schedule."""
+    start, end = cfg["gumbel_temperature"], cfg["gumbel_temperature_end"]
+    if end is None or cfg["epochs"] <= 1:
+        return start
+    t = epoch / (cfg["epochs"] - 1)
+    if cfg["gumbel_schedule"] == "linear":
+        return start + (end - start) * t
+    if cfg["gumbel_schedule"] == "exponential":
+        return start * (end / start) ** t
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across runs and platforms)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+class Trainer:
+    def __init__(self, cfg: dict, run_dir: Path, *, progress: bool = True, rank: int = 0, world: int = 1):
+        self.cfg, self.run_dir, self.progress, self.rank, self.world = cfg, Path(run_dir), progress, rank, world
+        self.device = self._device()
+        ds = datasets.load_dataset(cfg["dataset"], cfg["data_dir"])
+        self.dataset = ds
+        self.thresholds = fit_thresholds(ds.x_train, cfg["encoding"]["thresholds"], cfg["encoding"]["method"])
+        if not any(self.thresholds):
+            raise LogicforgeError(f"{cfg['dataset']}: every feature is constant; nothing to encode")
+        self.bits_train = torch.from_numpy(reference.thermometer(ds.x_train, self.thresholds))
+        self.bits_test = torch.from_numpy(reference.thermometer(ds.x_test, self.thresholds))
+        self.y_train = torch.from_numpy(ds.y_train)
+        self.y_test = torch.from_numpy(ds.y_test)
+        classes = len(ds.class_names)
+        group = cfg["group_size"] or max(1, cfg["width"] // classes)
+        self.model = LogicNet(
+            self.bits_train.shape[1], classes, layers=cfg["layers"], width=cfg["width"], group_size=group,
+            tau=cfg["tau"], mode=cfg["mode"], seed=cfg["seed"], init=cfg["init"],
+            residual_logit=cfg["residual_logit"], connections=cfg["connections"], backend=self._backend(),
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+        self.ddp = None
+        if world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.epoch = 0  # epochs completed
+        self.step = 0
+        self.history: list[dict] = []
+        self.train_seconds = 0.0
+
+    # -- setup helpers --------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        want = self.cfg["device"]
+        if want == "cuda" and not torch.cuda.is_available():
+            raise LogicforgeError("device: cuda requested but no CUDA GPU is available")
+        if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
+            return torch.device("cuda", self.rank % max(1, torch.cuda.device_count()))
+        return torch.device("cpu")
+
+    def _backend(self) -> str:
+        b = self.cfg["backend"]
+        if b == "auto":
+            if self.device.type == "cuda":
+                return "triton"
+            from logicforge.train import cpu_kernel
+
+            return "cpp" if cpu_kernel.available() else "torch"
+        if b == "triton" and self.device.type != "cuda":
+            raise LogicforgeError("backend: triton needs a CUDA device (set device: cuda)")
+        if b == "cpp" and self.device.type != "cpu":
+            raise LogicforgeError("backend: cpp runs on the CPU only")
+        return b
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    def state(self) -> dict:
+        return {"config": self.cfg, "epoch": self.epoch, "step": self.step, "history": self.history,
+                "train_seconds": self.train_seconds, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def save_checkpoint(self) -> None:
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(self.state(), tmp)
+
+    def load_checkpoint(self) -> None:
+        path = self.checkpoint_path
+        if not path.exists():
+            raise LogicforgeError(f"{path}: no checkpoint to resume from")
+        try:
+            st = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:  # a corrupt or foreign file
+            raise LogicforgeError(f"{path}: cannot load checkpoint ({e.__class__.__name__})") from None
+        saved = dict(st["config"])
+        mine = dict(self.cfg)
+        saved.pop("epochs", None), mine.pop("epochs", None)
+        if saved != mine:
+            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
+                                  "(only epochs may change on --resume)")
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.epoch, self.step = int(st["epoch"]), int(st["step"])
+        self.history, self.train_seconds = list(st["history"]), float(st["train_seconds"])
+
+    # -- training -------------------------------------------------------------------------------
+    def batches(self, epoch: int):
+        """Global batches of epoch ``epoch``; each rank gets its contiguous share of every batch."""
+        n = len(self.y_train)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed(self.cfg["seed"], 1, epoch)))
+        bs = self.cfg["batch_size"]
+        for start in range(0, n, bs):
+            idx = perm[start:start + bs]
+            share = idx.tensor_split(self.world)[self.rank]
+            yield len(idx), share
+
+    def train_epoch(self) -> float:
+        model = self.ddp or self.model
+        self.model.train()
+        self.model.temperature = temperature_at(self.cfg, self.epoch)
+        total, count, hits, seen = 0.0, 0, 0, 0
+        bar = None
+        if self.progress and self.rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(self.y_train), desc=f"epoch {self.epoch + 1}/{self.cfg['epochs']}",
+                       unit="sample", leave=False, dynamic_ncols=True)
+        for global_n, idx in self.batches(self.epoch):
+            x = self.bits_train[idx].to(self.device, torch.float32, non_blocking=True)
+            y = self.y_train[idx].to(self.device)
+            scores = model(x, noise_seed=_seed(self.cfg["seed"], 2, self.step))
+            # sum over this rank's samples / global batch, times world: DDP's gradient mean then
+            # equals the gradient of the mean loss over the whole global batch.
+            loss = torch.nn.functional.cross_entropy(scores, y, reduction="sum") * (self.world / global_n)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            total += loss.item() * global_n / self.world
+            hits += int((scores.argmax(1) == y).sum())
+            seen += len(y)
+            count += global_n
+            if bar is not None:
+                bar.update(global_n)
+                bar.set_postfix(loss=f"{total / count:.4f}", acc=f"{hits / max(1, seen):.3f}")
+        if bar is not None:
+            bar.close()
+        return total / max(1, count)
+
+    @torch.no_grad()
+    def train_mode_accuracy(self) -> float:
+        """Test accuracy of the network as trained: sampled gates (gumbel) or relaxed gates (softmax)."""
+        self.model.train()
+        correct = 0
+        for start in range(0, len(self.y_test), 4096):
+            x = self.bits_test[start:start + 4096].to(self.device, torch.float32)
+            scores = self.model(x, noise_seed=_seed(self.cfg["seed"], 3, self.epoch))
+            correct += int((scores.argmax(1).cpu() == self.y_test[start:start + 4096]).sum())
+        return correct / len(self.y_test)
+
+    def netlist(self):
+        ds = self.dataset
+        return to_netlist(self.model, features=ds.features, feature_width=ds.feature_width,
+                          thresholds=self.thresholds, class_names=ds.class_names,
+                          extra={"producer": {"tool": "logicforge", "dataset": ds.name, "mode": self.cfg["mode"]}})
+
+    def evaluate(self, loss: float, seconds: float) -> dict:
+        net = self.netlist()
+        discrete = reference.accuracy(net, self.dataset.x_test, self.dataset.y_test)
+        train_mode = self.train_mode_accuracy()
+        return {
+            "epoch": self.epoch, "step": self.step, "loss": loss,
+            "test_acc_train_mode": train_mode, "test_acc_discrete": discrete,
+            "discretization_gap": train_mode - discrete,
+            "unused_gate_fraction": analysis.unused_gate_fraction(net),
+            "gumbel_temperature": self.model.temperature if self.cfg["mode"] == "gumbel" else None,
+            "epoch_seconds": seconds,
+            "gate_histogram": analysis.op_histogram(net),
+        }
+
+    def fit(self) -> dict:
+        epochs = self.cfg["epochs"]
+        while self.epoch < epochs:
+            t0 = time.perf_counter()
+            loss = self.train_epoch()
+            seconds = time.perf_counter() - t0
+            self.train_seconds += seconds
+            self.epoch += 1
+            if self.rank == 0:
+                m = self.evaluate(loss, seconds)
+                self.history.append(m)
+                self.save_checkpoint()
+                write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
+                if self.progress:
+                    print(f"epoch {m['epoch']:4d}  loss {loss:.4f}  train-mode {m['test_acc_train_mode']:.4f}  "
+                          f"discrete {m['test_acc_discrete']:.4f}  gap {m['discretization_gap']:+.4f}  "
+                          f"unused {m['unused_gate_fraction']:.3f}  {seconds:.2f}s", flush=True)
+        return self.finish() if self.rank == 0 else {}
+
+    def finish(self) -> dict:
+        net = self.netlist()
+        net.save(self.run_dir / "netlist.json")
+        with atomic_path(self.run_dir / "test_set.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, x=self.dataset.x_test, y=self.dataset.y_test)
+        last = self.history[-1]
+        summary = {
+            "name": self.cfg["name"], "dataset": self.cfg["dataset"], "mode": self.cfg["mode"],
+            "test_acc_discrete": last["test_acc_discrete"],
+            "test_acc_train_mode": last["test_acc_train_mode"],
+            "discretization_gap": last["discretization_gap"],
+            "unused_gate_fraction": last["unused_gate_fraction"],
+            "gates": net.num_gates, "layers": len(net.layers), "encoded_inputs": net.num_inputs,
+            "epochs": self.epoch, "steps": self.step, "train_seconds": round(self.train_seconds, 3),
+            "seconds_per_epoch": round(self.train_seconds / max(1, self.epoch), 4),
+            "backend": self.model.layers[0].backend, "device": str(self.device), "world_size": self.world,
+            "gate_histogram": last["gate_histogram"],
+        }
+        write_json(self.run_dir / "summary.json", summary)
+        from logicforge.train import plots
+
+        plots.write_all(self.history, self.run_dir / "plots")
+        return summary
+
+
+def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) a run in ``run_dir``; return its summary (rank 0) or {} (other ranks)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        run_dir = Path(run_dir)
+        if not resume and (run_dir / CHECKPOINT).exists() and rank == 0:
+            raise LogicforgeError(f"{run_dir}: already holds a run; pass --resume to continue it, "
+                                  "or --name / a fresh directory for a new one")
+        torch.manual_seed(cfg["seed"])
+        trainer = Trainer(cfg, run_dir, progress=progress, rank=rank, world=world)
+        if resume:
+            trainer.load_checkpoint()
+        elif rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text(run_dir / "config.yaml", _dump_yaml(cfg))
+        return trainer.fit()
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _dump_yaml(cfg: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(cfg, sort_keys=False)
