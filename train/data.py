@@ -145,6 +145,8 @@ def _cache_dir() -> Path:
 
 def _download(url: str, dest: Path, md5: str) -> None:
     """Fetch ``url`` to ``dest`` atomically, checking its MD5; raise DatasetError when offline."""
+    if os.environ.get("LOGICFORGE_OFFLINE"):
+        raise DatasetError("downloads are disabled (LOGICFORGE_OFFLINE is set)")
     try:
         with urllib.request.urlopen(url, timeout=20) as r:
             data = r.read()

@@ -1,0 +1,109 @@
+"""The command line: bad input ends in one line on stderr and a non-zero exit, never a traceback."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from logicforge.netlist import reference
+from logicforge.netlist.generate import random_features, random_netlist
+
+
+def lf(*args, env=None, cwd=None):
+    e = dict(os.environ, LOGICFORGE_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "logicforge", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(r, needle):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def netlist_file(tmp_path, rng):
+    net = random_netlist(rng, features=5)
+    path = tmp_path / "net.json"
+    net.save(path)
+    return net, path
+
+
+def test_help_lists_every_subcommand():
+    r = lf("--help")
+    assert r.returncode == 0
+    for cmd in ("train", "predict", "verilog", "sim", "synth", "bitstream", "program", "demo", "bench"):
+        assert cmd in r.stdout
+
+
+def test_predict_writes_reference_classes_and_scores(tmp_path, netlist_file, rng):
+    net, path = netlist_file
+    x = random_features(rng, net, 100)
+    np.save(tmp_path / "x.npy", x)
+    r = lf("predict", "--netlist", str(path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "p.npz"))
+    assert r.returncode == 0, r.stderr
+    out = np.load(tmp_path / "p.npz")
+    scores, classes = reference.evaluate(net, x)
+    np.testing.assert_array_equal(out["classes"], classes)
+    np.testing.assert_array_equal(out["scores"], scores)
+
+
+def test_predict_wrong_feature_count(tmp_path, netlist_file):
+    _, path = netlist_file
+    np.save(tmp_path / "x.npy", np.zeros((3, 7), dtype=np.int64))
+    r = lf("predict", "--netlist", str(path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "p.npz"))
+    assert_one_line_error(r, "input has 7 features per sample, the netlist expects 5")
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_predict_corrupted_netlist(tmp_path, netlist_file):
+    _, path = netlist_file
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    np.save(tmp_path / "x.npy", np.zeros((3, 5), dtype=np.int64))
+    r = lf("predict", "--netlist", str(path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "p.npz"))
+    assert_one_line_error(r, "not valid JSON")
+
+
+def test_predict_rejects_pickles(tmp_path, netlist_file):
+    _, path = netlist_file
+    np.save(tmp_path / "x.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    r = lf("predict", "--netlist", str(path), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "p.npz"))
+    assert_one_line_error(r, "x.npy")
+
+
+def test_train_unknown_config_key(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: digits\nlearning_rate: 0.1\n")
+    r = lf("train", "--config", str(cfg), "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(r, "unknown key 'learning_rate'")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_bad_override(tmp_path):
+    r = lf("train", "--epochs", "zero", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(r, "epochs: expected int")
+
+
+def test_train_missing_dataset(tmp_path):
+    r = lf("train", "--dataset", "mnist", "--data_dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(r, "mnist: dataset not found")
+    assert "DATA_DIR" in r.stderr
+
+
+def test_unknown_board(tmp_path, netlist_file):
+    _, path = netlist_file
+    r = lf("verilog", "--board", "nosuchboard", "--netlist", str(path), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(r, "nosuchboard")
+    assert "icebreaker" in r.stderr and "generic" in r.stderr
+
+
+def test_verilog_with_invalid_netlist(tmp_path, netlist_file):
+    _, path = netlist_file
+    path.write_text(path.read_text().replace('"version": 1', '"version": 7'))
+    r = lf("verilog", "--board", "generic", "--netlist", str(path), "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(r, "version")

@@ -1,0 +1,51 @@
+"""Config loading: documented keys only, safe YAML, overrides, one-line errors."""
+
+import pytest
+
+from logicforge.train import config
+
+
+def test_defaults_match_the_shipped_default_config():
+    cfg = config.load("configs/default.yaml")
+    assert cfg["dataset"] == "digits" and cfg["mode"] == "gumbel" and cfg["name"] == "default"
+
+
+def test_overrides_and_nested_keys(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("epochs: 5\nencoding:\n  thresholds: 4\n")
+    cfg = config.load(p, {"lr": 0.5, "encoding.method": "uniform"})
+    assert cfg["epochs"] == 5 and cfg["lr"] == 0.5
+    assert cfg["encoding"] == {"method": "uniform", "thresholds": 4}
+    assert cfg["name"] == "c"
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("foo: 1\n", "unknown key 'foo'"),
+    ("encoding:\n  bits: 3\n", "unknown key 'encoding.bits'"),
+    ("epochs: ten\n", "epochs: expected int"),
+    ("epochs: 1.5\n", "epochs: expected int"),
+    ("epochs: true\n", "epochs: expected int"),
+    ("epochs: 0\n", "epochs: 0 is below the minimum"),
+    ("mode: magic\n", "mode: 'magic' is not one of gumbel, softmax"),
+    ("lr: null\n", "lr: must not be null"),
+    ("- a\n- b\n", "top level must be a mapping"),
+    ("epochs: [\n", "not valid YAML"),
+    ("!!python/object/apply:os.system ['echo hacked']\n", "not valid YAML"),
+])
+def test_bad_configs(tmp_path, text, needle):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(config.ConfigError) as e:
+        config.load(p)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+    assert str(p) in str(e.value)
+
+
+def test_unknown_override():
+    with pytest.raises(config.ConfigError, match="command line: unknown key 'nope'"):
+        config.load(None, {"nope": 1})
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(config.ConfigError, match="no such config file"):
+        config.load(tmp_path / "missing.yaml")
