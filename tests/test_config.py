@@ -49,3 +49,11 @@ def test_unknown_override():
 def test_missing_config_file(tmp_path):
     with pytest.raises(config.ConfigError, match="no such config file"):
         config.load(tmp_path / "missing.yaml")
+
+
+def test_every_key_is_documented():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1].joinpath("docs", "training.md").read_text()
+    for key in config.SCHEMA:
+        assert f"| `{key}` |" in doc, key

@@ -55,6 +55,7 @@ SCHEMA: dict[str, Key] = {
     "epochs": Key(100, int, "passes over the training set", minimum=1),
     "seed": Key(0, int, "seed for initialisation, connections, shuffling and Gumbel noise"),
     "device": Key("auto", ("auto", "cpu", "cuda"), "where to train: auto picks CUDA when available"),
+    "threads": Key(None, int, "CPU threads; null: 1 for small networks (width*batch_size < 1M), else PyTorch's default", minimum=1, nullable=True),
     "backend": Key("auto", ("auto", "torch", "cpp", "triton"), "logic-layer kernel: auto picks Triton on CUDA, the C++ kernel on CPU"),
 }
 

@@ -1,7 +1,10 @@
 // Fused CPU kernels for the logic layer (see train/functional.py for the math).
 // Layout: neuron-major, x[in_dim][B], y[N][B], all float32 and contiguous.
+// Threads come from PyTorch's own pool (at::parallel_for), so torch.set_num_threads governs them and
+// no second OpenMP runtime competes with PyTorch's.
 #include <torch/extension.h>
-#include <omp.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -11,6 +14,9 @@ void check(const torch::Tensor& x, const torch::Tensor& ia, const torch::Tensor&
   TORCH_CHECK(ia.scalar_type() == torch::kInt64 && ib.scalar_type() == torch::kInt64, "ia/ib: int64");
   TORCH_CHECK(coef.dim() == 2 && coef.size(1) == 4 && coef.is_contiguous(), "coef: [N, 4] contiguous");
 }
+
+// Rows per task so that a task touches about 16K elements.
+int64_t grain(int64_t row_len) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_len)); }
 
 }  // namespace
 
@@ -23,15 +29,16 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch
   const int64_t* bp = ib.data_ptr<int64_t>();
   const float* cp = coef.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const float* a = xp + ap[n] * B;
-    const float* b = xp + bp[n] * B;
-    const float c0 = cp[4 * n], c1 = cp[4 * n + 1], c2 = cp[4 * n + 2], c3 = cp[4 * n + 3];
-    float* out = yp + n * B;
+  at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const float* a = xp + ap[n] * B;
+      const float* b = xp + bp[n] * B;
+      const float c0 = cp[4 * n], c1 = cp[4 * n + 1], c2 = cp[4 * n + 2], c3 = cp[4 * n + 3];
+      float* out = yp + n * B;
 #pragma omp simd
-    for (int64_t j = 0; j < B; ++j) out[j] = c0 + c1 * a[j] + (c2 + c3 * a[j]) * b[j];
-  }
+      for (int64_t j = 0; j < B; ++j) out[j] = c0 + c1 * a[j] + (c2 + c3 * a[j]) * b[j];
+    }
+  });
   return y;
 }
 
@@ -51,22 +58,23 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
   float* gxp = gx.data_ptr<float>();
 
   // dL/dcoef: four batch sums per gate.
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    const float* a = xp + ap[n] * B;
-    const float* b = xp + bp[n] * B;
-    const float* gn = gp + n * B;
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const float* a = xp + ap[n] * B;
+      const float* b = xp + bp[n] * B;
+      const float* gn = gp + n * B;
+      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int64_t j = 0; j < B; ++j) {
-      const float ga = gn[j] * a[j];
-      s0 += gn[j];
-      s1 += ga;
-      s2 += gn[j] * b[j];
-      s3 += ga * b[j];
+      for (int64_t j = 0; j < B; ++j) {
+        const float ga = gn[j] * a[j];
+        s0 += gn[j];
+        s1 += ga;
+        s2 += gn[j] * b[j];
+        s3 += ga * b[j];
+      }
+      gcp[4 * n] = s0, gcp[4 * n + 1] = s1, gcp[4 * n + 2] = s2, gcp[4 * n + 3] = s3;
     }
-    gcp[4 * n] = s0, gcp[4 * n + 1] = s1, gcp[4 * n + 2] = s2, gcp[4 * n + 3] = s3;
-  }
+  });
 
   // dL/dx: gather form. Each input row sums over the gates that read it (CSR of consumers), so
   // threads own disjoint rows and need no atomics.
@@ -80,20 +88,21 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
       users[fill[bp[n]]++] = 2 * n + 1;  // this row is input b of gate n
     }
   }
-#pragma omp parallel for schedule(dynamic, 16)
-  for (int64_t r = 0; r < in_dim; ++r) {
-    float* out = gxp + r * B;
-    for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-      const int64_t n = users[k] >> 1;
-      const bool is_b = users[k] & 1;
-      const float* other = xp + (is_b ? ap[n] : bp[n]) * B;  // the gate's other input
-      const float lin = is_b ? cp[4 * n + 2] : cp[4 * n + 1];
-      const float c3 = cp[4 * n + 3];
-      const float* gn = gp + n * B;
+  at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      float* out = gxp + r * B;
+      for (int64_t k = start[r]; k < start[r + 1]; ++k) {
+        const int64_t n = users[k] >> 1;
+        const bool is_b = users[k] & 1;
+        const float* other = xp + (is_b ? ap[n] : bp[n]) * B;  // the gate's other input
+        const float lin = is_b ? cp[4 * n + 2] : cp[4 * n + 1];
+        const float c3 = cp[4 * n + 3];
+        const float* gn = gp + n * B;
 #pragma omp simd
-      for (int64_t j = 0; j < B; ++j) out[j] += gn[j] * (lin + c3 * other[j]);
+        for (int64_t j = 0; j < B; ++j) out[j] += gn[j] * (lin + c3 * other[j]);
+      }
     }
-  }
+  });
   return {gx, gcoef};
 }
 
@@ -104,16 +113,17 @@ torch::Tensor pack_bits(torch::Tensor x) {
   auto p = torch::empty({rows, nb}, x.options().dtype(torch::kUInt8));
   const float* xp = x.data_ptr<float>();
   uint8_t* pp = p.data_ptr<uint8_t>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = xp + r * n;
-    for (int64_t k = 0; k < nb; ++k) {
-      uint8_t byte = 0;
-      const int64_t lim = std::min<int64_t>(8, n - 8 * k);
-      for (int64_t t = 0; t < lim; ++t) byte |= (row[8 * k + t] != 0.0f) << t;
-      pp[r * nb + k] = byte;
+  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* row = xp + r * n;
+      for (int64_t k = 0; k < nb; ++k) {
+        uint8_t byte = 0;
+        const int64_t lim = std::min<int64_t>(8, n - 8 * k);
+        for (int64_t t = 0; t < lim; ++t) byte |= (row[8 * k + t] != 0.0f) << t;
+        pp[r * nb + k] = byte;
+      }
     }
-  }
+  });
   return p;
 }
 
@@ -123,9 +133,10 @@ torch::Tensor unpack_bits(torch::Tensor p, int64_t n) {
   auto x = torch::empty({rows, n}, p.options().dtype(torch::kFloat32));
   const uint8_t* pp = p.data_ptr<uint8_t>();
   float* xp = x.data_ptr<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < n; ++j) xp[r * n + j] = (pp[r * nb + j / 8] >> (j % 8)) & 1;
+  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r)
+      for (int64_t j = 0; j < n; ++j) xp[r * n + j] = (pp[r * nb + j / 8] >> (j % 8)) & 1;
+  });
   return x;
 }
 

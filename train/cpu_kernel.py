@@ -1,4 +1,4 @@
-"""The fused C++/OpenMP kernel for the logic layer on the CPU, compiled on first use.
+"""The fused C++ kernel for the logic layer on the CPU, compiled on first use.
 
 ``torch.utils.cpp_extension.load`` builds ``cpu_kernel.cpp`` once per machine (about a minute) and
 caches it under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``). Where no compiler is
@@ -28,8 +28,7 @@ def module():
         return cpp_extension.load(
             name="logicforge_cpu_kernel",
             sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
+            extra_cflags=["-O3", "-march=native", "-fopenmp-simd"],
             verbose=False,
         )
     except Exception as e:  # no compiler, no ninja, build error: fall back to PyTorch

@@ -53,6 +53,7 @@ class Trainer:
     def __init__(self, cfg: dict, run_dir: Path, *, progress: bool = True, rank: int = 0, world: int = 1):
         self.cfg, self.run_dir, self.progress, self.rank, self.world = cfg, Path(run_dir), progress, rank, world
         self.device = self._device()
+        self._set_threads()
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_dir"])
         self.dataset = ds
         self.thresholds = fit_thresholds(ds.x_train, cfg["encoding"]["thresholds"], cfg["encoding"]["method"])
@@ -86,6 +87,14 @@ class Trainer:
         if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
             return torch.device("cuda", self.rank % max(1, torch.cuda.device_count()))
         return torch.device("cpu")
+
+    def _set_threads(self) -> None:
+        """Small steps lose more to thread hand-offs than they gain, most of all on a busy machine."""
+        threads = self.cfg["threads"]
+        if threads is None and self.cfg["width"] * self.cfg["batch_size"] < 1_000_000:
+            threads = 1
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
 
     def _backend(self) -> str:
         b = self.cfg["backend"]
@@ -177,6 +186,12 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / count:.4f}", acc=f"{hits / max(1, seen):.3f}")
         if bar is not None:
             bar.close()
+        if self.world > 1:  # each rank summed only its own share's losses
+            import torch.distributed as dist
+
+            t = torch.tensor([total], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            total = float(t.item())
         return total / max(1, count)
 
     @torch.no_grad()
