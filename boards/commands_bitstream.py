@@ -1,0 +1,21 @@
+"""``logicforge bitstream``: build/<name>/<board>/top.bin with icepack (runs synth unless the same
+design was already placed and routed)."""
+
+from __future__ import annotations
+
+
+def configure(p) -> None:
+    from logicforge.boards import flow
+
+    flow.add_arguments(p)
+    p.add_argument("--allow-timing-fail", action="store_true",
+                   help="write the bitstream even when Fmax is below the clock")
+
+
+def run(args) -> int:
+    from logicforge.boards import flow
+
+    board, net, name, outdir = flow.load_args(args)
+    flow.bitstream(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
+                   clock_mhz=args.clock_mhz, baud=args.baud, allow_timing_fail=args.allow_timing_fail)
+    return 0

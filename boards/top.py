@@ -1,0 +1,184 @@
+"""The classifier top: feature bytes in over a UART, the class byte out over the UART and on LEDs.
+
+:class:`ClassifierTop` is board independent: it has a ``sync`` domain and plain ``rx``/``tx``/LED
+ports, so it simulates as is (``sim/uart_top_tb.py``). A board wrapper (``boards/icebreaker.py``)
+supplies the clock, the reset and the pins. The protocol is documented in docs/boards.md.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from logicforge.errors import LogicforgeError
+
+DEFAULT_BAUD = 115200
+#: A sample whose bytes stop arriving for this long is dropped; the next byte starts a new sample.
+DEFAULT_GAP_TIMEOUT_S = 0.1
+#: Most classes whose index fits the one reply byte.
+MAX_CLASSES = 256
+
+
+def bytes_per_feature(feature_width: int) -> int:
+    """Bytes sent per feature on the wire: ceil(W / 8), little-endian."""
+    return -(-int(feature_width) // 8)
+
+
+def sample_bytes(netlist) -> int:
+    """Bytes the host sends per sample: features * ceil(W / 8)."""
+    return netlist.features * bytes_per_feature(netlist.feature_width)
+
+
+def encode_sample(netlist, features) -> bytes:
+    """The bytes a host sends for one sample (a sequence of F integers): the wire protocol's definition."""
+    nb = bytes_per_feature(netlist.feature_width)
+    return b"".join(int(v).to_bytes(nb, "little") for v in features)
+
+
+def check_netlist(netlist) -> None:
+    """LogicforgeError where the UART protocol cannot carry this netlist's classes."""
+    if netlist.classes > MAX_CLASSES:
+        raise LogicforgeError(f"netlist has {netlist.classes} classes; the UART reply byte carries "
+                              f"at most {MAX_CLASSES}")
+
+
+class ClassifierTop(wiring.Component):
+    """UART in -> :class:`LogicNetCore` -> UART out and LEDs, in the ``sync`` domain.
+
+    Ports:
+      * ``rx`` (in, 1): UART receive line (8N1 at ``baud``), idle high, asynchronous.
+      * ``tx`` (out, 1): UART transmit line, idle high, driven from a flip-flop.
+      * ``class_leds`` (out, ``led_bits``): the low bits of the last class, registered.
+      * ``activity`` (out, 1): toggles with every classified sample, registered.
+      * ``uart_error`` (out, 1): set by a UART framing error, cleared by the next classified sample.
+
+    Protocol: the host sends a sample as ``features * ceil(W/8)`` bytes, feature 0 first, each
+    feature little-endian in ceil(W/8) bytes (bits above W are ignored). When the last byte is in,
+    the sample enters the core; ``core.latency`` cycles later the class index goes out as one byte
+    and onto the LEDs. A framing error, or a pause longer than ``gap_timeout_cycles`` inside a
+    sample, drops the partial sample, so a host can always resynchronise by pausing. Replies are
+    queued one deep; a reply (10 bit times) goes out before the next sample of two or more bytes
+    is complete, so such samples may be streamed back to back. With one-byte samples a host whose
+    baud clock runs faster than ours could overrun the queue: it should wait for the replies.
+
+    Registers: the feature buffer (``features * W`` flip-flops, no reset), the byte/feature
+    counters, the reply byte and the LED state (reset).
+    """
+
+    def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
+                 gap_timeout_cycles: int | None = None, led_bits: int = 5):
+        from logicforge.hdl.core import LogicNetCore
+
+        check_netlist(netlist)
+        self.netlist = netlist
+        self.clk_hz = float(clk_hz)
+        self.baud = int(baud)
+        self.divisor = divisor_for(self.clk_hz, self.baud)
+        if gap_timeout_cycles is None:
+            gap_timeout_cycles = int(DEFAULT_GAP_TIMEOUT_S * self.clk_hz)
+        # A pause must be allowed to be at least a few byte times long.
+        self.gap_timeout_cycles = max(int(gap_timeout_cycles), 30 * self.divisor)
+        self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage)
+        self.latency = self.core.latency
+        self.bytes_per_feature = bytes_per_feature(netlist.feature_width)
+        self.sample_bytes = sample_bytes(netlist)
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "class_leds": Out(led_bits),
+            "activity": Out(1),
+            "uart_error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        net = self.netlist
+        F, W, B = net.features, net.feature_width, self.bytes_per_feature
+
+        m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
+        m.submodules.uart_tx = tx = UARTTransmitter(self.divisor)
+        m.submodules.core = core = self.core
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+
+        # -- byte assembly ---------------------------------------------------------------------
+        feat_idx = Signal(range(F), name="feat_idx")
+        byte_idx = Signal(range(B), name="byte_idx")
+        # Feature f ends up in buf[f*W:(f+1)*W]: each finished feature shifts in from the top.
+        buf = Signal(F * W, name="feature_buf", reset_less=True)
+        start = Signal(name="sample_start")  # registered: the cycle after the last byte
+        gap = Signal(range(self.gap_timeout_cycles + 1), name="gap_timer")
+        mid_sample = (feat_idx != 0) | (byte_idx != 0)
+
+        m.d.sync += start.eq(0)
+        if B > 1:
+            acc = Signal(8 * (B - 1), name="feature_acc", reset_less=True)  # earlier bytes of a feature
+            value = Cat(acc, rx.data)[:W]
+        else:
+            value = rx.data[:W]
+
+        with m.If(rx.valid):
+            m.d.sync += gap.eq(0)
+            if B > 1:
+                m.d.sync += acc.eq(Cat(acc[8:], rx.data))
+            with m.If(byte_idx == B - 1):
+                m.d.sync += [byte_idx.eq(0), buf.eq(Cat(buf[W:], value))]
+                with m.If(feat_idx == F - 1):
+                    m.d.sync += [feat_idx.eq(0), start.eq(1)]
+                with m.Else():
+                    m.d.sync += feat_idx.eq(feat_idx + 1)
+            with m.Else():
+                m.d.sync += byte_idx.eq(byte_idx + 1)
+        with m.Elif(rx.error | (gap == self.gap_timeout_cycles)):
+            m.d.sync += [feat_idx.eq(0), byte_idx.eq(0), gap.eq(0)]
+        with m.Elif(mid_sample):
+            m.d.sync += gap.eq(gap + 1)
+
+        m.d.comb += [core.in_valid.eq(start), core.in_data.eq(buf)]
+
+        # -- reply and LEDs --------------------------------------------------------------------
+        pending = Signal(name="reply_pending")
+        reply = Signal(8, name="reply_byte")
+        m.d.comb += [tx.data.eq(reply), tx.valid.eq(pending)]
+        with m.If(tx.ready & pending):
+            m.d.sync += pending.eq(0)
+        with m.If(core.out_valid):
+            m.d.sync += [
+                pending.eq(1),
+                reply.eq(core.out_class),
+                self.class_leds.eq(core.out_class),
+                self.activity.eq(~self.activity),
+                self.uart_error.eq(0),
+            ]
+        with m.Elif(rx.error):
+            m.d.sync += self.uart_error.eq(1)
+        return m
+
+
+#: Module name of the simulation top written by :func:`top_verilog`.
+SIM_TOP = "uart_top"
+
+
+def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
+                gap_timeout_cycles: int | None = None) -> tuple[str, dict]:
+    """Verilog of :class:`ClassifierTop` alone (module ``uart_top``: ports ``clk``, ``rst``, ``rx``,
+    ``tx``, ``class_leds``, ``activity``, ``uart_error``; no FPGA primitives), for simulation.
+
+    Returns (text, info) with ``divisor``, ``latency_cycles``, ``bytes_per_feature``,
+    ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``.
+    """
+    from amaranth.back import verilog
+
+    top = ClassifierTop(netlist, clk_hz=clk_hz, baud=baud, layers_per_stage=layers_per_stage,
+                        gap_timeout_cycles=gap_timeout_cycles)
+    text = verilog.convert(top, name=SIM_TOP, emit_src=False, strip_internal_attrs=True)
+    return text, {
+        "module": SIM_TOP,
+        "divisor": top.divisor,
+        "latency_cycles": top.latency,
+        "bytes_per_feature": top.bytes_per_feature,
+        "bytes_per_sample": top.sample_bytes,
+        "gap_timeout_cycles": top.gap_timeout_cycles,
+        "led_bits": len(top.class_leds),
+    }

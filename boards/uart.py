@@ -1,0 +1,157 @@
+"""8N1 UART receiver and transmitter: one start bit, 8 data bits LSB first, one stop bit, no parity.
+
+Both are Amaranth ``wiring.Component``s in the ``sync`` domain, parameterised by ``divisor``, the
+number of clock cycles per bit (``round(clk_hz / baud)``; see :func:`divisor_for`).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from logicforge.errors import LogicforgeError
+
+#: The smallest supported divisor: the receiver samples each bit once, in its middle.
+MIN_DIVISOR = 4
+#: The largest baud-rate error accepted, as a fraction of the requested rate. A UART frame of
+#: 10 bits tolerates a few percent in total between both ends.
+MAX_BAUD_ERROR = 0.02
+
+
+def divisor_for(clk_hz: float, baud: int) -> int:
+    """Clock cycles per bit for ``baud`` at ``clk_hz``; LogicforgeError where the rate can't be met."""
+    if baud <= 0:
+        raise LogicforgeError(f"baud rate must be positive, got {baud}")
+    div = int(round(clk_hz / baud))
+    if div < MIN_DIVISOR:
+        raise LogicforgeError(f"baud rate {baud} is too high for a {clk_hz / 1e6:g} MHz clock "
+                              f"(needs at least {MIN_DIVISOR} clock cycles per bit)")
+    err = abs(clk_hz / div - baud) / baud
+    if err > MAX_BAUD_ERROR:
+        raise LogicforgeError(f"baud rate {baud} is off by {err:.1%} at {clk_hz / 1e6:g} MHz "
+                              f"(divisor {div}); choose another baud rate or clock")
+    return div
+
+
+class UARTReceiver(wiring.Component):
+    """8N1 receiver.
+
+    Ports:
+      * ``rx`` (in, 1): the serial line, idle high, asynchronous to the clock (synchronised here by
+        two flip-flops).
+      * ``data`` (out, 8): the last byte received; valid while ``valid`` is high and held until the
+        next byte completes.
+      * ``valid`` (out, 1): high for exactly one cycle when a byte with a good stop bit completes.
+      * ``error`` (out, 1): high for exactly one cycle when a frame ends with a low stop bit (the
+        byte is dropped).
+
+    A falling edge starts a frame; the start bit is checked half a bit later (a shorter glitch is
+    ignored), then every bit is sampled in its middle. The receiver is ready for the next start bit
+    from the middle of the stop bit, so a sender that runs slightly fast is tolerated. Latency: the
+    byte appears 9.5 bit times plus 3 cycles after the start bit's falling edge.
+    """
+
+    def __init__(self, divisor: int):
+        if divisor < MIN_DIVISOR:
+            raise ValueError(f"divisor must be at least {MIN_DIVISOR}, got {divisor}")
+        self.divisor = int(divisor)
+        super().__init__({
+            "rx": In(1, init=1),
+            "data": Out(8),
+            "valid": Out(1),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        div = self.divisor
+
+        # Two-flop synchroniser; idles high so that reset does not look like a start bit.
+        rx_meta = Signal(init=1, name="rx_meta")
+        rx_sync = Signal(init=1, name="rx_sync")
+        m.d.sync += [rx_meta.eq(self.rx), rx_sync.eq(rx_meta)]
+
+        timer = Signal(range(div), name="rx_timer")
+        bits = Signal(range(8), name="rx_bits")
+        shreg = Signal(8, name="rx_shreg")
+        m.d.sync += [self.valid.eq(0), self.error.eq(0)]
+
+        with m.FSM(name="rx_fsm"):
+            with m.State("IDLE"):
+                with m.If(~rx_sync):
+                    m.d.sync += timer.eq(div // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Elif(rx_sync):  # the line went high again: a glitch, not a start bit
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [timer.eq(div - 1), bits.eq(0)]
+                    m.next = "DATA"
+            with m.State("DATA"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    m.d.sync += [shreg.eq(Cat(shreg[1:], rx_sync)), timer.eq(div - 1), bits.eq(bits + 1)]
+                    with m.If(bits == 7):
+                        m.next = "STOP"
+            with m.State("STOP"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Else():
+                    with m.If(rx_sync):
+                        m.d.sync += [self.data.eq(shreg), self.valid.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += self.error.eq(1)
+                        m.next = "BREAK"
+            with m.State("BREAK"):  # after a framing error, wait for the line to go idle
+                with m.If(rx_sync):
+                    m.next = "IDLE"
+        return m
+
+
+class UARTTransmitter(wiring.Component):
+    """8N1 transmitter.
+
+    Ports:
+      * ``data`` (in, 8) and ``valid`` (in, 1): a byte to send; it is taken in a cycle where both
+        ``valid`` and ``ready`` are high.
+      * ``ready`` (out, 1): high while idle (combinational from the state register).
+      * ``tx`` (out, 1): the serial line, idle high, driven straight from a flip-flop (glitch free).
+
+    A byte taken in cycle t puts its start bit on ``tx`` from cycle t+1; the frame lasts
+    10 * ``divisor`` cycles and ``ready`` rises again as the stop bit ends.
+    """
+
+    def __init__(self, divisor: int):
+        if divisor < 1:
+            raise ValueError(f"divisor must be at least 1, got {divisor}")
+        self.divisor = int(divisor)
+        super().__init__({
+            "data": In(8),
+            "valid": In(1),
+            "ready": Out(1),
+            "tx": Out(1, init=1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        div = self.divisor
+
+        # shreg[0] is the bit on the line; ones shift in from the top, so an idle line reads high.
+        shreg = Signal(10, init=0x3FF, name="tx_shreg")
+        left = Signal(range(11), name="tx_left")  # bits still to send, including the current one
+        timer = Signal(range(div), name="tx_timer")
+        m.d.comb += [self.tx.eq(shreg[0]), self.ready.eq(left == 0)]
+
+        with m.If(left == 0):
+            with m.If(self.valid):
+                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), left.eq(10), timer.eq(div - 1)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.Else():
+            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left - 1), timer.eq(div - 1)]
+        return m
