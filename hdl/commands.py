@@ -1,0 +1,41 @@
+"""``logicforge verilog``: write build/<name>/<board>/core.v (+ core.json) and the board top."""
+
+from __future__ import annotations
+
+GENERIC = "generic"
+
+
+def configure(p) -> None:
+    from logicforge import source
+
+    p.add_argument("--board", default="icebreaker",
+                   help="target board (default icebreaker); 'generic' writes only the core")
+    source.add_arguments(p)
+    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
+                   help="gate levels per pipeline stage (default: the measured default)")
+
+
+def run(args) -> int:
+    from logicforge import source
+    from logicforge.fileio import write_json, write_text
+    from logicforge.hdl import pipeline
+    from logicforge.hdl.verilog import core_verilog
+
+    lps = pipeline.check_layers_per_stage(args.layers_per_stage)
+    from logicforge.boards.registry import get_board
+
+    board = get_board(args.board)  # LogicforgeError naming the known boards; before the slow part
+    net, name = source.load(args)
+    outdir = source.build_dir(args, board.name)
+    text, info = core_verilog(net, layers_per_stage=lps)
+    info["design"] = name
+    info["board"] = board.name
+    write_text(outdir / "core.v", text)
+    write_json(outdir / "core.json", info)
+    print(f"wrote {outdir / 'core.v'}: module logicnet_core, {info['gates_before']} -> "
+          f"{info['gates_after']} gates, {info['comparators']} comparators, "
+          f"latency {info['latency_cycles']} cycles (layers_per_stage {info['layers_per_stage']})")
+    if board.name != GENERIC:
+        for path in board.write_top(net, outdir, info):
+            print(f"wrote {path}")
+    return 0

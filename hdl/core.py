@@ -1,0 +1,173 @@
+"""``LogicNetCore``: a netlist as a fully pipelined classifier (Verilog module ``logicnet_core``)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from logicforge.hdl import pipeline
+from logicforge.hdl.encoder import ge_const
+from logicforge.hdl.gate_logic import gate_expr
+from logicforge.hdl.head import build_head, class_width, score_width
+from logicforge.netlist import passes
+from logicforge.netlist.format import Netlist
+from logicforge.netlist.gates import READS_A, READS_B
+
+
+class LogicNetCore(wiring.Component):
+    """A logic gate network classifier, one sample per clock, no stalls.
+
+    Ports (domain ``sync``: Verilog ``clk``, ``rst``):
+      * ``in_valid`` (1), ``in_data`` (F*W): feature f is ``in_data[f*W:(f+1)*W]``, unsigned;
+      * ``out_valid`` (1), ``out_class`` (max(1, ceil(log2 K)) bits): the smallest class with the
+        maximal score; ``out_scores`` (K*S, S = ``netlist.score_width``): class k's popcount is
+        ``out_scores[k*S:(k+1)*S]``.
+
+    ``out_valid`` rises exactly ``latency`` cycles after ``in_valid`` (see
+    ``pipeline.latency``) and the outputs then belong to that sample. Only the valid chain is
+    reset by ``rst``; all data registers are reset-less, so outputs are don't-care while
+    ``out_valid`` is low.
+
+    Structure: a register of the used threshold comparators, the optimised gate DAG with a
+    register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
+    then the ``ClassifierHead`` logic (inlined: the Verilog is one flat module).
+
+    Attributes: ``latency``, ``score_width``, ``layers_per_stage``, ``depth``, ``gate_stages``,
+    ``graph`` (the optimised ``passes.Graph``), ``passes_report`` (rows of ``passes.optimize``;
+    empty with ``optimize=False``), ``comparators`` (the (feature, threshold) pairs built).
+    """
+
+    def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
+                 popcount_levels_per_stage: int | None = None):
+        netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
+        self.netlist = netlist
+        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
+        self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
+        if optimize:
+            self.graph, self.passes_report = passes.optimize(netlist)
+        else:
+            self.graph, self.passes_report = passes.normalize(netlist), []
+        self.schedule = pipeline.schedule(self.graph, self.layers_per_stage)
+        self.depth = self.schedule.depth
+        self.gate_stages = self.schedule.stages
+        self.classes = netlist.classes
+        self.group_size = netlist.group_size
+        self.score_width = netlist.score_width
+        assert self.score_width == score_width(netlist.group_size)
+        self.in_width = netlist.features * netlist.feature_width
+        self.class_width = class_width(netlist.classes)
+        self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
+                                        group_size=netlist.group_size, classes=netlist.classes,
+                                        popcount_levels_per_stage=self.popcount_levels_per_stage)
+        g, sch = self.graph, self.schedule
+        self._enc_nodes = [n for n in range(1, g.first_gate) if sch.last_use[n] > 0]
+        self.comparators = [g.inputs[n - 1] for n in self._enc_nodes]
+        super().__init__({
+            "in_valid": In(1),
+            "in_data": In(self.in_width),
+            "out_valid": Out(1),
+            "out_class": Out(self.class_width),
+            "out_scores": Out(self.classes * self.score_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g, sch = self.graph, self.schedule
+        W = self.netlist.feature_width
+        f0 = g.first_gate
+        front = pipeline.ENCODE_STAGES + sch.stages
+
+        # valid chain for the encode and gate stages (reset)
+        vpipe = Signal(front, name="valid_pipe")
+        m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
+
+        # stage 0: the used comparators, registered
+        reg = {}  # node -> bit of the current stage's register
+        if self._enc_nodes:
+            enc = Signal(len(self._enc_nodes), name="enc", reset_less=True)
+            m.d.sync += enc.eq(Cat(*(ge_const(self.in_data[fe * W:(fe + 1) * W], t)
+                                     for fe, t in self.comparators)))
+            reg = {n: enc[i] for i, n in enumerate(self._enc_nodes)}
+
+        # gate stages
+        gates_by_level: dict[int, list[int]] = {}
+        for j in range(g.num_gates):
+            gates_by_level.setdefault(int(sch.level[f0 + j]), []).append(j)
+        for k in range(1, sch.stages + 1):
+            comb = {}  # node -> bit of this stage's combinational level signals
+
+            def operand(n):
+                if n == passes.CONST:
+                    return C(0, 1)
+                return comb[n] if n in comb else reg[n]
+
+            for lev in range((k - 1) * sch.layers_per_stage + 1, k * sch.layers_per_stage + 1):
+                js = gates_by_level.get(lev, [])
+                if not js:
+                    continue
+                sig = Signal(len(js), name=f"lv{lev}", reset_less=True)
+                exprs = []
+                for j in js:
+                    op = g.op[j]
+                    a = operand(g.a[j]) if READS_A[op] else None
+                    b = operand(g.b[j]) if READS_B[op] else None
+                    exprs.append(gate_expr(op, a, b))
+                m.d.comb += sig.eq(Cat(*exprs))
+                for i, j in enumerate(js):
+                    comb[f0 + j] = sig[i]
+            alive = [n for n in range(1, g.num_nodes) if sch.stage[n] <= k < sch.last_use[n]]
+            new_reg = {}
+            if alive:
+                st = Signal(len(alive), name=f"st{k}", reset_less=True)
+                m.d.sync += st.eq(Cat(*(operand(n) for n in alive)))
+                new_reg = {n: st[i] for i, n in enumerate(alive)}
+            reg = new_reg
+
+        # class outputs (inverted literals and constants resolved here) into the head
+        def output_bit(lit):
+            n = lit >> 1
+            if n == passes.CONST:
+                return C(lit & 1, 1)
+            return ~reg[n] if lit & 1 else reg[n]
+
+        bits = Signal(len(g.outputs), name="class_bits")
+        m.d.comb += bits.eq(Cat(*(output_bit(o) for o in g.outputs)))
+        out_valid, out_class, out_scores = build_head(
+            m, vpipe[-1], bits, self.classes, self.group_size,
+            popcount_levels_per_stage=self.popcount_levels_per_stage)
+        m.d.comb += [
+            self.out_valid.eq(out_valid),
+            self.out_class.eq(out_class),
+            self.out_scores.eq(out_scores),
+        ]
+        return m
+
+    def info(self) -> dict:
+        """Facts about the generated core (written next to core.v as core.json)."""
+        first = self.passes_report[0]["gates_before"] if self.passes_report else self.graph.num_gates
+        return {
+            "module": "logicnet_core",
+            "latency_cycles": self.latency,
+            "layers_per_stage": self.layers_per_stage,
+            "popcount_levels_per_stage": self.popcount_levels_per_stage,
+            "depth": self.depth,
+            "gate_stages": self.gate_stages,
+            "features": self.netlist.features,
+            "feature_width": self.netlist.feature_width,
+            "in_width": self.in_width,
+            "classes": self.classes,
+            "group_size": self.group_size,
+            "score_width": self.score_width,
+            "class_width": self.class_width,
+            "out_scores_width": self.classes * self.score_width,
+            "gates_before": int(first),
+            "gates_after": self.graph.num_gates,
+            "passes": [{"name": r["name"], "round": r["round"], "gates_before": r["gates_before"],
+                        "gates_after": r["gates_after"], "inputs_before": r["inputs_before"],
+                        "inputs_after": r["inputs_after"]} for r in self.passes_report],
+            "comparators": len(self.comparators),
+            "comparator_list": [[int(f), int(t)] for f, t in self.comparators],
+            "ports": {"clk": 1, "rst": 1, "in_valid": 1, "in_data": self.in_width, "out_valid": 1,
+                      "out_class": self.class_width, "out_scores": self.classes * self.score_width},
+        }

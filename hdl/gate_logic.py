@@ -1,0 +1,32 @@
+"""One gate as an Amaranth expression, derived from ``gates.TRUTH`` (no hand-written tables)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const
+
+from logicforge.netlist.gates import READS_A, READS_B, TRUTH
+
+
+def _literal(x, positive: int):
+    return x if positive else ~x
+
+
+def gate_expr(op: int, a, b):
+    """``op`` applied to 1-bit values ``a`` and ``b``, in the smallest form its truth table allows:
+    a constant, (an inversion of) one input, an AND/OR of two literals, or an XOR/XNOR."""
+    t = TRUTH[op]
+    if not READS_A[op] and not READS_B[op]:
+        return Const(int(t[0, 0]), 1)
+    if not READS_B[op]:
+        return _literal(a, t[1, 0])
+    if not READS_A[op]:
+        return _literal(b, t[0, 1])
+    ones = [(ia, ib) for ia in (0, 1) for ib in (0, 1) if t[ia, ib]]
+    if len(ones) == 1:  # one minterm: an AND of literals
+        ia, ib = ones[0]
+        return _literal(a, ia) & _literal(b, ib)
+    if len(ones) == 3:  # one maxterm: an OR of literals
+        (ia, ib), = [(ia, ib) for ia in (0, 1) for ib in (0, 1) if not t[ia, ib]]
+        return _literal(a, 1 - ia) | _literal(b, 1 - ib)
+    # two minterms and both inputs read: XOR or XNOR
+    return (a ^ b) if t[0, 0] == 0 else ~(a ^ b)

@@ -1,0 +1,166 @@
+"""The classifier head: a pipelined popcount per class, then a pipelined argmax."""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from logicforge.hdl import pipeline
+
+
+def class_width(classes: int) -> int:
+    """Bits of ``out_class``: enough for classes - 1 (at least 1)."""
+    return max(1, (int(classes) - 1).bit_length())
+
+
+def score_width(group_size: int) -> int:
+    """Bits of one class score, a popcount in 0..group_size (equals ``Netlist.score_width``)."""
+    return max(1, int(group_size).bit_length())
+
+
+def leaf_popcount(bits: list) -> list:
+    """The count of up to 4 one-bit values as a list of bit expressions (LSB first), written with
+    XOR/AND only so that each output bit maps to one LUT4 (no carry chain)."""
+    if len(bits) == 1:
+        return [bits[0]]
+    if len(bits) == 2:
+        a, b = bits
+        return [a ^ b, a & b]
+    if len(bits) == 3:
+        a, b, c = bits
+        return [a ^ b ^ c, (a & b) | (c & (a ^ b))]
+    if len(bits) == 4:
+        # (a + b) + (c + d) = (2q + p) + (2t + r) with p, r sums and q, t carries of the pairs;
+        # p & r, q and t are never two of them 1 except q and t together (count 4).
+        a, b, c, d = bits
+        p, q, r, t = a ^ b, a & b, c ^ d, c & d
+        return [p ^ r, q ^ t ^ (p & r), q & t]
+    raise ValueError("a leaf compressor takes 1 to 4 bits")
+
+
+class ClassifierHead(wiring.Component):
+    """Scores and argmax of K groups of G bits.
+
+    Ports:
+      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``;
+      * ``out_valid``, ``out_scores`` (K*S, class 0 in the least significant bits, S =
+        ``score_width(G)``), ``out_class``: the smallest k with the maximal score.
+
+    Latency ``pipeline.popcount_stages(G, p) + pipeline.argmax_levels(K)`` cycles (p =
+    ``popcount_levels_per_stage``), one sample per clock. The popcount is a level of 4-bit LUT
+    compressors, then a pairwise adder tree; a register follows every p of those levels and every
+    argmax level; scores are delayed to stay aligned with the class. Only the valid chain is
+    reset; data registers are reset-less.
+    """
+
+    def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None):
+        self.classes = int(classes)
+        self.group_size = int(group_size)
+        self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
+        self.score_width = score_width(group_size)
+        self.latency = (pipeline.popcount_stages(group_size, self.popcount_levels_per_stage)
+                        + pipeline.argmax_levels(classes))
+        super().__init__({
+            "in_valid": In(1),
+            "in_bits": In(self.classes * self.group_size),
+            "out_valid": Out(1),
+            "out_class": Out(class_width(classes)),
+            "out_scores": Out(self.classes * self.score_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        out_valid, out_class, out_scores = build_head(
+            m, self.in_valid, self.in_bits, self.classes, self.group_size,
+            popcount_levels_per_stage=self.popcount_levels_per_stage)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class),
+                     self.out_scores.eq(out_scores)]
+        return m
+
+
+def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
+               popcount_levels_per_stage: int | None = None):
+    """Add the head's logic to module ``m`` (so the core stays one flat Verilog module).
+
+    Returns (out_valid, out_class, out_scores) values with the contract of ``ClassifierHead``.
+    """
+    K, G, S = int(classes), int(group_size), score_width(group_size)
+    per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
+    P = pipeline.popcount_levels(G)
+    A = pipeline.argmax_levels(K)
+    lat = pipeline.popcount_stages(G, per_stage) + A
+
+    # valid chain (the only reset registers)
+    if lat:
+        vpipe = Signal(lat, name="head_valid")
+        m.d.sync += vpipe.eq(Cat(in_valid, vpipe[:-1]))
+        out_valid = vpipe[-1]
+    else:
+        out_valid = in_valid
+
+    # popcount per class: nodes are (value, max count)
+    def level_signal(domain_is_sync: bool, width: int, name: str, value):
+        s = Signal(width, name=name, reset_less=True)
+        if domain_is_sync:
+            m.d.sync += s.eq(value)
+        else:
+            m.d.comb += s.eq(value)
+        return s
+
+    scores = []
+    for k in range(K):
+        nodes = [(in_bits[k * G + i], 1) for i in range(G)]
+        level = 0
+        while len(nodes) > 1:
+            level += 1
+            registered = level % per_stage == 0 or level == P
+            nxt = []
+            if level == 1:  # leaf compressors
+                for i in range(0, len(nodes), pipeline.LEAF_BITS):
+                    group = nodes[i:i + pipeline.LEAF_BITS]
+                    total = sum(c for _, c in group)
+                    value = Cat(*leaf_popcount([v for v, _ in group]))
+                    nxt.append((level_signal(registered, total.bit_length(),
+                                             f"pc{k}_l1_{i // pipeline.LEAF_BITS}", value), total))
+            else:  # pairwise adders
+                for i in range(0, len(nodes), 2):
+                    pair = nodes[i:i + 2]
+                    total = sum(c for _, c in pair)
+                    value = pair[0][0] + pair[1][0] if len(pair) == 2 else pair[0][0]
+                    nxt.append((level_signal(registered, total.bit_length(),
+                                             f"pc{k}_l{level}_{i // 2}", value), total))
+            nodes = nxt
+        assert level == P
+        score = Signal(S, name=f"score{k}")
+        m.d.comb += score.eq(nodes[0][0])
+        scores.append(score)
+
+    # argmax tree over (score, index); the left candidate has the lower indices and wins ties
+    cw = class_width(K)
+    cands = [(scores[k], C(k, cw)) for k in range(K)]
+    level = 0
+    while len(cands) > 1:
+        level += 1
+        nxt = []
+        for i in range(0, len(cands), 2):
+            pair = cands[i:i + 2]
+            s = Signal(S, name=f"am_l{level}_{i // 2}_score", reset_less=True)
+            c = Signal(cw, name=f"am_l{level}_{i // 2}_class", reset_less=True)
+            if len(pair) == 2:
+                (ls, lc), (rs, rc) = pair
+                left = ls >= rs
+                m.d.sync += [s.eq(Mux(left, ls, rs)), c.eq(Mux(left, lc, rc))]
+            else:
+                m.d.sync += [s.eq(pair[0][0]), c.eq(pair[0][1])]
+            nxt.append((s, c))
+        cands = nxt
+    assert level == A
+
+    # scores delayed by the argmax levels
+    delayed = Cat(*scores)
+    for i in range(A):
+        d = Signal(K * S, name=f"scores_d{i + 1}", reset_less=True)
+        m.d.sync += d.eq(delayed)
+        delayed = d
+    return out_valid, cands[0][1], delayed

@@ -1,0 +1,325 @@
+# amaranth: UnusedElaboratable=no
+"""LogicNetCore in Amaranth's simulator against the reference evaluator; its Verilog's ports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+import numpy as np
+import pytest
+
+from logicforge.errors import LogicforgeError
+from logicforge.netlist import gates, generate, passes, reference
+from logicforge.netlist.format import Layer, Netlist
+
+amaranth = pytest.importorskip("amaranth", reason="amaranth is needed to build the core")
+
+from amaranth.hdl import ClockDomain, Module  # noqa: E402
+from amaranth.sim import Simulator  # noqa: E402
+
+from logicforge.hdl import pipeline  # noqa: E402
+from logicforge.hdl.core import LogicNetCore  # noqa: E402
+from logicforge.hdl.head import ClassifierHead  # noqa: E402
+from logicforge.hdl.verilog import core_verilog  # noqa: E402
+
+
+def pack_features(net: Netlist, row) -> int:
+    return sum(int(v) << (f * net.feature_width) for f, v in enumerate(row))
+
+
+def simulate(core: LogicNetCore, net: Netlist, x, valid, reset_cycles=()):
+    """Drive one row of ``x`` per clock (``in_valid = valid[t]``), then idle for the latency;
+    return per cycle (out_valid, out_class, [scores]) sampled before that cycle's clock edge."""
+    S, K = core.score_width, core.classes
+    n = len(x)
+    rec = []
+    top = Module()
+    top.domains.sync = sync = ClockDomain("sync")
+    top.submodules.core = core
+
+    async def bench(ctx):
+        for t in range(n + core.latency + 2):
+            ctx.set(sync.rst, int(t in reset_cycles))
+            if t < n:
+                ctx.set(core.in_data, pack_features(net, x[t]))
+                ctx.set(core.in_valid, int(valid[t]))
+            else:
+                ctx.set(core.in_valid, 0)
+            scores = ctx.get(core.out_scores)
+            rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
+                        [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6, domain="sync")
+    sim.add_testbench(bench)
+    sim.run()
+    return rec
+
+
+def check_stream(core, net, x, valid):
+    rec = simulate(core, net, x, valid)
+    L = core.latency
+    scores, classes = reference.evaluate(net, x)
+    expected_valid = [0] * L + [int(v) for v in valid] + [0] * 2
+    assert [r[0] for r in rec] == expected_valid
+    for t in np.nonzero(valid)[0]:
+        _, cls, sc = rec[t + L]
+        assert sc == list(scores[t]), f"sample {t}: scores"
+        assert cls == classes[t], f"sample {t}: class"
+
+
+NETS = {
+    "all_ops": dict(layer_widths=(40, 30, 20, 20), classes=3, group_size=5),
+    # pass-through heavy: signals skip levels and stages (delay registers)
+    "wires": dict(ops=[gates.A, gates.NOT_B, gates.AND, gates.XOR, gates.NOT_A], layer_widths=(24, 24, 24, 24)),
+    "g1_k2": dict(classes=2, group_size=1, layer_widths=(16, 8)),
+    "k10_unused": dict(features=8, unused_features=2, classes=10, group_size=3, layer_widths=(48, 40)),
+}
+
+
+@pytest.fixture(scope="module")
+def nets():
+    rng = np.random.default_rng(1234)
+    return {name: generate.random_netlist(rng, **kw) for name, kw in NETS.items()}
+
+
+@pytest.mark.parametrize("lps,plps", [(1, 1), (2, 2), (3, 1), (2, 3)])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_core_matches_reference_streaming(nets, name, lps, plps):
+    net = nets[name]
+    rng = np.random.default_rng(lps)
+    core = LogicNetCore(net, layers_per_stage=lps, popcount_levels_per_stage=plps)
+    assert core.latency == pipeline.latency(depth=core.depth, layers_per_stage=lps,
+                                            group_size=net.group_size, classes=net.classes,
+                                            popcount_levels_per_stage=plps)
+    x = generate.random_features(rng, net, 150)
+    # back-to-back first, then with bubbles
+    valid = np.ones(150, dtype=bool)
+    valid[100:] = rng.random(50) < 0.6
+    check_stream(core, net, x, valid)
+
+
+def test_ties_pick_smallest_class():
+    # scores: class k's bits are constants or copies of one input; many exact ties
+    rng = np.random.default_rng(9)
+    net = generate.random_netlist(rng, features=2, thresholds_per_feature=1, classes=5, group_size=2,
+                                  ops=[gates.A, gates.FALSE, gates.TRUE], layer_widths=(4,))
+    x = np.array([[a, b] for a in range(16) for b in range(16)])
+    scores, classes = reference.evaluate(net, x)
+    assert any((s == s.max()).sum() > 1 for s in scores), "netlist should produce ties"
+    for lps in (1, 2):
+        check_stream(LogicNetCore(net, layers_per_stage=lps), net, x, np.ones(len(x), dtype=bool))
+
+
+def test_constant_network_has_no_gates_or_comparators():
+    net = Netlist(2, 4, [[1], [2]],
+                  [Layer([gates.TRUE, gates.FALSE], [0, 1], [1, 0]),
+                   Layer([gates.AND, gates.OR, gates.XNOR, gates.A], [0, 0, 0, 1], [1, 1, 1, 0])],
+                  ["a", "b"], 2).validate()
+    core = LogicNetCore(net)
+    assert core.graph.num_gates == 0 and core.comparators == [] and core.depth == 0
+    x = np.array([[a, b] for a in range(16) for b in range(16)])
+    check_stream(core, net, x, np.ones(len(x), dtype=bool))
+
+
+def test_unoptimised_core_is_bit_exact(nets):
+    net = nets["all_ops"]
+    core = LogicNetCore(net, layers_per_stage=2, optimize=False)
+    assert core.passes_report == [] and core.graph.num_gates == net.num_gates
+    rng = np.random.default_rng(4)
+    check_stream(core, net, generate.random_features(rng, net, 60), np.ones(60, dtype=bool))
+
+
+def test_reset_clears_only_the_valid_chain(nets):
+    net = nets["all_ops"]
+    core = LogicNetCore(net, layers_per_stage=1)
+    L = core.latency
+    n = 3 * L
+    rng = np.random.default_rng(5)
+    x = generate.random_features(rng, net, n)
+    reset_at = L + 2
+    rec = simulate(core, net, x, np.ones(n, dtype=bool), reset_cycles=(reset_at,))
+    scores, classes = reference.evaluate(net, x)
+    for t in range(n):
+        out_cycle = t + L
+        in_flight = t <= reset_at < out_cycle  # accepted at or before the reset, not yet out
+        assert rec[out_cycle][0] == int(not in_flight), f"sample {t}"
+        if not in_flight:
+            assert rec[out_cycle][1] == classes[t] and rec[out_cycle][2] == list(scores[t])
+
+
+def test_latency_formula():
+    # 1 encode + ceil(depth / lps) + ceil((1 + ceil(log2 ceil(G / 4))) / plps) + ceil(log2 K)
+    lat = pipeline.latency
+    assert lat(depth=3, layers_per_stage=2, group_size=5, classes=3, popcount_levels_per_stage=1) == 1 + 2 + 2 + 2
+    assert lat(depth=0, layers_per_stage=1, group_size=1, classes=2, popcount_levels_per_stage=1) == 1 + 0 + 0 + 1
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=1) == 1 + 2 + 6 + 4
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=2) == 1 + 2 + 3 + 4
+    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3) == 1 + 2 + 1 + 4
+
+
+@pytest.mark.parametrize("plps", [1, 2, 3])
+def test_head_alone_exhaustive_small_groups(plps):
+    """ClassifierHead on random bits for G = 1..9 (every leaf compressor size, odd tree leftovers)."""
+    rng = np.random.default_rng(plps)
+    for G in range(1, 10):
+        K = int(rng.integers(2, 6))
+        head = ClassifierHead(K, G, popcount_levels_per_stage=plps)
+        n = 64
+        bits = rng.integers(0, 2, size=(n, K * G))
+        bits[: 2 ** min(G, 4)] = 0  # include all-zero rows and ties
+        expect_scores = bits.reshape(n, K, G).sum(axis=2)
+        expect_class = np.argmax(expect_scores, axis=1)
+        S = head.score_width
+        rec = []
+
+        async def bench(ctx):
+            for t in range(n + head.latency + 1):
+                ctx.set(head.in_valid, int(t < n))
+                if t < n:
+                    ctx.set(head.in_bits, int("".join(str(b) for b in bits[t][::-1]), 2))
+                sc = ctx.get(head.out_scores)
+                rec.append((ctx.get(head.out_valid), ctx.get(head.out_class),
+                            [(sc >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
+                await ctx.tick()
+
+        sim = Simulator(head)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        L = head.latency
+        assert [r[0] for r in rec] == [0] * L + [1] * n + [0]
+        for t in range(n):
+            assert rec[t + L][2] == list(expect_scores[t]), (G, t)
+            assert rec[t + L][1] == expect_class[t], (G, t)
+
+
+def test_comparators_only_for_used_thresholds(nets):
+    net = nets["k10_unused"]
+    text, info = core_verilog(net)
+    graph, _ = passes.optimize(net)
+    comparators = [tuple(c) for c in info["comparator_list"]]
+    assert set(comparators) == set(graph.inputs)
+    assert set(comparators) <= set(net.encoded_bits())
+    assert len(comparators) < net.num_inputs
+    assert all(f < net.features - 2 for f, _ in comparators)
+    assert info["comparators"] == len(comparators)
+    enc = re.search(r"reg \[(\d+):0\] enc\b", text)
+    assert int(enc.group(1)) + 1 == len(comparators)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_ge_const_exhaustive(width):
+    from amaranth.hdl import Cat, Elaboratable, Signal
+
+    from logicforge.hdl.encoder import ge_const
+
+    thresholds = list(range(0, (1 << width) + 1))
+
+    class Cmp(Elaboratable):
+        def __init__(self):
+            self.x = Signal(width)
+            self.y = Signal(len(thresholds))
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.y.eq(Cat(*(ge_const(self.x, t) for t in thresholds)))
+            return m
+
+    dut = Cmp()
+
+    async def bench(ctx):
+        for x in range(1 << width):
+            ctx.set(dut.x, x)
+            y = ctx.get(dut.y)
+            assert [(y >> i) & 1 for i in range(len(thresholds))] == [int(x >= t) for t in thresholds]
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def _ports(text):
+    decl = {}
+    for kind, width, name in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+);", text, re.M):
+        decl[name] = (kind, int(width) + 1 if width else 1)
+    return decl
+
+
+def test_verilog_ports_and_info(nets):
+    net = nets["k10_unused"]
+    text, info = core_verilog(net, layers_per_stage=2)
+    header = re.search(r"^module (\w+)\(([^)]*)\);", text, re.M)
+    assert header.group(1) == "logicnet_core"
+    assert len(re.findall(r"^module ", text, re.M)) == 1, "the core must be one flat module"
+    S, K, F, W = net.score_width, net.classes, net.features, net.feature_width
+    assert _ports(text) == {
+        "clk": ("input", 1), "rst": ("input", 1), "in_valid": ("input", 1),
+        "in_data": ("input", F * W), "out_valid": ("output", 1),
+        "out_class": ("output", max(1, (K - 1).bit_length())), "out_scores": ("output", K * S),
+    }
+    assert {p.strip() for p in header.group(2).split(",")} == set(_ports(text))
+    graph, _ = passes.optimize(net)
+    assert info["latency_cycles"] == pipeline.latency(
+        depth=graph.depth(), layers_per_stage=2, group_size=net.group_size, classes=K,
+        popcount_levels_per_stage=info["popcount_levels_per_stage"])
+    assert info["score_width"] == S and info["layers_per_stage"] == 2 and info["in_width"] == F * W
+    assert info["gates_before"] == net.num_gates and info["gates_after"] == graph.num_gates
+    assert info["passes"] and {"name", "gates_before", "gates_after"} <= set(info["passes"][0])
+    json.dumps(info)
+    assert "src" not in text
+
+
+def test_only_valid_chain_has_reset(nets):
+    text, _ = core_verilog(nets["all_ops"], layers_per_stage=1)
+    # reset-less registers become plain assignments; only the valid pipes are muxed with rst
+    assert re.findall(r"if \(rst\)", text)
+    resets = re.findall(r"\\?(\$\d+)\s*=\s*[^;]*;\s*\n\s*if \(rst\) begin", text)
+    reset_regs = set(re.findall(r"always @\(posedge clk\)\s*\n\s*(\w+) <= \\(\$\d+) ;", text))
+    names = {r for r, tmp in reset_regs if tmp in resets}
+    assert names and names <= {"valid_pipe", "head_valid"}
+
+
+def test_bad_inputs_raise_one_line_errors(nets):
+    net = nets["g1_k2"]
+    bad = Netlist(net.features, net.feature_width, net.thresholds,
+                  [Layer(l.op.copy(), l.a.copy(), l.b.copy()) for l in net.layers], net.class_names,
+                  net.group_size)
+    bad.layers[1].a[0] = 10_000
+    with pytest.raises(LogicforgeError) as e:
+        LogicNetCore(bad)
+    assert "\n" not in str(e.value)
+    for lps in (0, -1, 1.5, "2"):
+        with pytest.raises(LogicforgeError):
+            LogicNetCore(net, layers_per_stage=lps)
+
+
+def _verilog_cli(argv):
+    from logicforge.hdl import commands
+
+    p = argparse.ArgumentParser()
+    commands.configure(p)
+    return commands.run(p.parse_args(argv))
+
+
+def test_verilog_command_generic(nets, tmp_path):
+    path = tmp_path / "small.json"
+    nets["g1_k2"].save(path)
+    build = tmp_path / "build"
+    assert _verilog_cli(["--board", "generic", "--netlist", str(path), "--build-dir", str(build),
+                         "--layers-per-stage", "3"]) == 0
+    out = build / "small" / "generic"
+    info = json.loads((out / "core.json").read_text())
+    assert info["layers_per_stage"] == 3 and info["module"] == "logicnet_core"
+    assert "module logicnet_core(" in (out / "core.v").read_text()
+
+
+def test_verilog_command_unknown_board(nets, tmp_path):
+    path = tmp_path / "small.json"
+    nets["g1_k2"].save(path)
+    with pytest.raises(LogicforgeError) as e:
+        _verilog_cli(["--board", "no-such-board", "--netlist", str(path), "--build-dir", str(tmp_path)])
+    assert "no-such-board" in str(e.value)
