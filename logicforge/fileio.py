@@ -39,3 +39,21 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def load_array(path: str | os.PathLike):
+    """Load one ``.npy`` array without unpickling; a missing or bad file is a one-line error."""
+    import numpy as np
+
+    from logicforge.errors import LogicforgeError
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise LogicforgeError(f"{path}: no such file") from None
+    except (ValueError, OSError) as e:
+        raise LogicforgeError(f"{path}: not a readable .npy array ({e})") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise LogicforgeError(f"{path}: expected a single .npy array, not an archive")
+    return x

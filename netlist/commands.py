@@ -15,19 +15,12 @@ def run(args) -> int:
     import numpy as np
 
     from logicforge.errors import LogicforgeError
-    from logicforge.fileio import atomic_path
+    from logicforge.fileio import atomic_path, load_array
     from logicforge.netlist import format as nf
     from logicforge.netlist import reference
 
     net = nf.load(args.netlist)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except FileNotFoundError:
-        raise LogicforgeError(f"{args.input}: no such file") from None
-    except (ValueError, OSError) as e:
-        raise LogicforgeError(f"{args.input}: not a readable .npy array ({e})") from None
-    if not isinstance(x, np.ndarray):
-        raise LogicforgeError(f"{args.input}: expected a single .npy array, not an archive")
+    x = load_array(args.input)
     try:
         scores, classes = reference.evaluate(net, x)
     except LogicforgeError as e:

@@ -31,15 +31,10 @@ def load_test_set(args, net):
     from logicforge.netlist import reference
 
     if args.input:
+        from logicforge.fileio import load_array
+
         path = Path(args.input)
-        try:
-            x = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise LogicforgeError(f"{path}: no such file") from None
-        except (ValueError, OSError) as e:
-            raise LogicforgeError(f"{path}: not a readable .npy array ({e})") from None
-        if not isinstance(x, np.ndarray):
-            raise LogicforgeError(f"{path}: expected a single .npy array, not an archive")
+        x = load_array(path)
     elif args.netlist:
         return None, None
     else:
