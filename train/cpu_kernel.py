@@ -47,3 +47,13 @@ def forward(x, ia, ib, coef):
 def backward(x, ia, ib, coef, g):
     gx, gcoef = module().backward(x, ia, ib, coef.contiguous(), g)
     return gx, gcoef
+
+
+def backward_bits(packed, n, ia, ib, coef, g, *, need_gx=True):
+    """Backward from the input saved as bits (``pack_bits``, ``n`` samples): (gx or None, gcoef).
+
+    Same result as ``backward(unpack_bits(packed, n), ...)`` without unpacking; with ``need_gx``
+    False (the network's input needs no gradient) only gcoef is computed.
+    """
+    gx, gcoef = module().backward_bits(packed, n, ia, ib, coef.contiguous(), g, need_gx)
+    return (gx if need_gx else None), gcoef

@@ -113,6 +113,12 @@ class LogicLayerFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         saved, ia, ib, coef = ctx.saved_tensors
+        if ctx.binary and ctx.backend == "cpp":  # the C++ kernel reads the saved bits directly
+            from logicforge.train import cpu_kernel
+
+            gx, gcoef = cpu_kernel.backward_bits(saved, ctx.n, ia, ib, coef, g.contiguous(),
+                                                 need_gx=ctx.needs_input_grad[0])
+            return gx, None, None, gcoef, None, None
         x = _packer(ctx.backend)[1](saved, ctx.n) if ctx.binary else saved
         _, bwd = _kernels(ctx.backend)
         gx, gcoef = bwd(x, ia, ib, coef, g.contiguous())

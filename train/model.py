@@ -84,7 +84,7 @@ class GroupSum(nn.Module):
         self.classes, self.tau = classes, tau
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return y.view(self.classes, -1, y.shape[-1]).sum(dim=1).t() / self.tau
+        return y.view(self.classes, y.shape[0] // self.classes, y.shape[-1]).sum(dim=1).t() / self.tau
 
 
 class LogicNet(nn.Module):
