@@ -1,0 +1,82 @@
+"""``logicforge bench`` on tiny sizes: the results file's structure and every measurement path.
+
+No timing assertions: only that each path runs, reports what it says it reports, and that the
+discrete-evaluation path agrees with the reference.
+"""
+
+import argparse
+import json
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():  # before anything imports triton: run its kernels on the CPU
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from logicforge.train import bench, cpu_kernel
+
+TINY = {"layers": 2, "width": 40, "batch": 16, "in_bits": 24, "classes": 10}
+TRAIN_KEYS = {"impl", "mode", "device", "layers", "width", "batch", "in_bits", "ms_per_step", "ms_forward",
+              "ms_backward", "ms_optimizer", "ms_noise", "peak_mem_mb", "peak_total_mb"}
+
+
+def _args(tmp_path, **kw):
+    p = argparse.ArgumentParser()
+    bench.configure(p)
+    a = p.parse_args(["--size", "2,40,16,24", "--steps", "1", "--warmup", "0", "--threads", "1",
+                      "--device", "cpu", "--out", str(tmp_path / "bench" / "results.json")])
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a
+
+
+def test_results_json_structure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "_in_subprocess",  # in-process: the subprocess protocol is tested below
+                        lambda spec: (bench.measure_eval if spec["kind"] == "eval" else bench.measure)(spec))
+    assert bench.run(_args(tmp_path)) == 0
+    res = json.loads((tmp_path / "bench" / "results.json").read_text())
+    impls = [(e["impl"], e["mode"]) for e in res["measurements"]]
+    ours = ("cpp", "torch") if cpu_kernel.available() else ("torch",)
+    assert impls == [(i, m) for m in ("gumbel", "softmax") for i in ("naive", *ours)]
+    for e in res["measurements"]:
+        assert TRAIN_KEYS <= set(e), e
+        assert e["device"] == "cpu" and e["layers"] == 2 and e["width"] == 40 and e["gates"] == 80
+        assert e["ms_per_step"] > 0 and e["peak_total_mb"] > 0
+    for mode in ("gumbel", "softmax"):
+        naive = next(e["ms_per_step"] for e in res["measurements"] if e["impl"] == "naive" and e["mode"] == mode)
+        best = min(e["ms_per_step"] for e in res["measurements"] if e["impl"] != "naive" and e["mode"] == mode)
+        assert res[f"cpu_speedup_{mode}"] == pytest.approx(naive / best, rel=0.01)
+    (ev,) = res["eval"]
+    assert ev["impl"] == "reference_numpy" and ev["samples_per_s"] > 0 and ev["gates"] == 80
+    assert res["threads"] == 1 and res["command"].startswith("logicforge bench")
+    out = capsys.readouterr().out
+    assert "ms/step" in out and "samples/s" in out and "cpu speedup" in out
+
+
+def test_worker_subprocess_protocol():
+    res = bench._in_subprocess({"kind": "train", "impl": "torch", "mode": "gumbel", "device": "cpu",
+                                "steps": 1, "warmup": 0, "threads": 1, **TINY})
+    assert "error" not in res, res
+    assert TRAIN_KEYS <= set(res) and res["memory_measure"].startswith(("VmHWM", "ru_maxrss"))
+    bad = bench._in_subprocess({"kind": "train", "impl": "nonsense", "mode": "gumbel", "device": "cpu",
+                                "steps": 1, "warmup": 0, **TINY})
+    assert "error" in bad and bad["impl"] == "nonsense"
+
+
+def test_triton_paths_run_under_the_interpreter():
+    """The CUDA benchmark's Triton measurements, on CPU tensors through TRITON_INTERPRET (no GPU here)."""
+    pytest.importorskip("triton")
+    res = bench.measure({"impl": "triton", "mode": "gumbel", "device": "cpu", "steps": 1, "warmup": 0, **TINY})
+    assert res["impl"] == "triton" and res["ms_per_step"] > 0
+    ev = bench.measure_eval({"impl": "triton", "device": "cpu", "samples": 100, "reps": 1, **TINY})
+    assert ev["matches_reference"] is True and ev["samples_per_s"] > 0
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    from logicforge.errors import LogicforgeError
+
+    with pytest.raises(LogicforgeError, match="--size"):
+        bench.run(_args(tmp_path, size="2,40"))
+    with pytest.raises(LogicforgeError, match="--steps"):
+        bench.run(_args(tmp_path, steps=0))

@@ -1,0 +1,509 @@
+"""``logicforge bench``: training-step speed and memory, ours against the straightforward formulation.
+
+What one measurement is (``measure(spec)``, run in a fresh subprocess so that its peak memory is its own):
+
+- a network of ``layers`` x ``width`` gates over ``in_bits`` random binary inputs, ``classes`` classes
+  (group size ``width // classes``), one fixed random batch of ``batch`` samples;
+- ``warmup`` untimed steps, then ``steps`` timed ones; one step is forward (Gumbel noise drawn per step
+  from a seed, as the trainer does), cross-entropy, backward and ``torch.optim.Adam.step``;
+- ``ms_per_step`` is the median step; ``ms_forward`` / ``ms_backward`` / ``ms_optimizer`` the medians of
+  the three parts; ``ms_noise`` the time of drawing one step's Gumbel noise alone (part of the forward);
+- memory: ``peak_mem_mb`` is what the training steps add at their peak over the memory in use just
+  before the first step (model, optimiser and batch already allocated): activations, saved tensors,
+  gradients, Adam's state, temporaries. ``peak_total_mb`` is the whole peak (on the CPU the process's,
+  Python and torch included).
+  - CUDA: ``torch.cuda.max_memory_allocated`` (reset before the first step).
+  - CPU: the process's peak resident set (Linux ``VmHWM``, reset before the first step through
+    ``/proc/self/clear_refs``), in a second short run (1 warm-up + 1 step) started with
+    ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`` so that freed tensors leave the resident set
+    at once. With glibc's default (adaptive) threshold, freed blocks stay resident for reuse, and the
+    number measures the allocator more than the tensors; that figure, from the timing run, is kept as
+    ``peak_mem_mb_default_allocator``.
+
+Implementations (``impl``): ``naive`` is ``train.naive.NaiveLogicNet`` (batch-major, all 16 relaxed gates
+per sample and gate); ``cpp``, ``torch`` and ``triton`` are ``train.model.LogicNet`` with that backend.
+
+Discrete evaluation: a random netlist of the CPU size evaluated with bit-packed words, in samples per
+second: ``netlist.reference.evaluate`` (numpy) on the CPU, ``triton_kernels.evaluate_packed`` on CUDA.
+
+Results go to ``bench/results.json`` (atomic write) and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+#: The CPU comparison size (FIELD_NOTES calibration: 6 x 8000 gates, batch 256, 1568 inputs).
+CPU_SIZE = {"layers": 6, "width": 8000, "batch": 256, "in_bits": 1568, "classes": 10}
+#: The paper's CIFAR-10 scale (12 x 256,000 gates, batch 128), 3 thermometer bits per input byte.
+CIFAR_SIZE = {"layers": 12, "width": 256_000, "batch": 128, "in_bits": 3072 * 3, "classes": 10}
+#: --quick: a smoke run of every code path.
+QUICK_SIZE = {"layers": 3, "width": 1000, "batch": 64, "in_bits": 256, "classes": 10}
+
+EVAL_SAMPLES = {"cpu": 65_536, "cuda": 1 << 20}
+QUICK_EVAL_SAMPLES = 4096
+WORKER_TIMEOUT_S = 1800
+RESULT_TAG = "BENCH-RESULT "
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="small sizes and few steps: a smoke run of every path")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="timed steps per measurement (default 10; 3 with --quick)")
+    p.add_argument("--warmup", type=int, default=None, metavar="N",
+                   help="untimed steps before timing (default 2; 1 with --quick)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="measure only this device (default: the CPU, and CUDA where a GPU exists)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads per measurement (torch and OpenMP; default: torch's default, all cores). "
+                        "On a shared, busy machine 1 gives steadier numbers")
+    p.add_argument("--size", default=None, metavar="L,W,B,IN",
+                   help="measure layers,width,batch,in_bits instead of the standard sizes (10 classes)")
+    p.add_argument("--out", default="bench/results.json", metavar="FILE",
+                   help="where to write the results (default bench/results.json)")
+
+
+# ==============================================================================================
+# One measurement (runs inside a worker subprocess)
+# ==============================================================================================
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _proc_status_mb(field: str) -> float | None:
+    """``VmRSS`` / ``VmHWM`` of this process from /proc (Linux), in MiB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0: clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _maxrss_mb() -> float:
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+class _PeakMemory:
+    """Peak memory of the code between ``start()`` and ``stop()``, in MiB: (growth, whole peak).
+
+    CUDA: ``max_memory_allocated``. CPU on Linux: the peak resident set (``VmHWM``) after resetting
+    it at ``start()``, minus the resident set there; elsewhere the ``ru_maxrss`` high-water mark,
+    which cannot be reset, so an earlier peak (imports, set-up) can hide part of the growth.
+    """
+
+    def __init__(self, device):
+        self.device = device
+
+    def start(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base, self.how = torch.cuda.memory_allocated(self.device) / 2**20, "cuda max_memory_allocated"
+        elif _reset_peak_rss() and _proc_status_mb("VmHWM") is not None:
+            self.base, self.how = _proc_status_mb("VmRSS"), "VmHWM (peak RSS, reset before the first step)"
+        else:
+            self.base, self.how = _maxrss_mb(), "ru_maxrss (not resettable)"
+
+    def stop(self) -> tuple[float, float]:
+        import torch
+
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        elif self.how.startswith("VmHWM"):
+            peak = _proc_status_mb("VmHWM")
+        else:
+            peak = _maxrss_mb()
+        return peak - self.base, peak
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def measure(spec: dict) -> dict:
+    """Time ``spec["steps"]`` training steps of one implementation; see the module docstring."""
+    import torch
+
+    from logicforge.train import functional as F
+    from logicforge.train.model import LogicNet
+    from logicforge.train.naive import NaiveLogicNet
+
+    device = torch.device(spec["device"])
+    impl, mode = spec["impl"], spec["mode"]
+    layers, width, batch, in_bits, classes = (spec[k] for k in ("layers", "width", "batch", "in_bits", "classes"))
+    group = max(1, width // classes)
+    torch.manual_seed(0)
+    kw = dict(layers=layers, width=width, group_size=group, tau=max(1.0, group / 10), mode=mode, seed=0)
+    if impl == "naive":
+        model = NaiveLogicNet(in_bits, classes, **kw)
+    else:
+        model = LogicNet(in_bits, classes, backend=impl, **kw)
+    model = model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(batch, in_bits, generator=g) > 0.5).float().to(device)
+    y = torch.randint(0, classes, (batch,), generator=g).to(device)
+    if impl == "cpp":
+        from logicforge.train import cpu_kernel
+
+        cpu_kernel.module()  # compile/load outside the timing
+
+    _sync(device)
+    mem = _PeakMemory(device)
+    mem.start()
+
+    fwd, bwd, opt_t, total = [], [], [], []
+    for step in range(spec["warmup"] + spec["steps"]):
+        _sync(device)
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(x, noise_seed=step), y)
+        _sync(device)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(device)
+        t2 = time.perf_counter()
+        opt.step()
+        _sync(device)
+        t3 = time.perf_counter()
+        if step >= spec["warmup"]:
+            fwd.append(t1 - t0), bwd.append(t2 - t1), opt_t.append(t3 - t2), total.append(t3 - t0)
+        del loss
+
+    peak, peak_total = mem.stop()
+
+    # The per-step Gumbel noise alone (drawn on the CPU generator, moved to the device).
+    noise = []
+    if mode == "gumbel":
+        for rep in range(3):
+            _sync(device)
+            t0 = time.perf_counter()
+            gen = torch.Generator().manual_seed(rep)
+            for layer in model.layers:
+                F.gumbel_noise(layer.logits.shape, generator=gen, device=device)
+            _sync(device)
+            noise.append(time.perf_counter() - t0)
+
+    ms = lambda xs: round(_median(xs) * 1e3, 3)  # noqa: E731
+    return {
+        "impl": impl, "mode": mode, "device": device.type, "layers": layers, "width": width, "batch": batch,
+        "in_bits": in_bits, "classes": classes, "gates": sum(l.out_dim for l in model.layers),
+        "steps": spec["steps"], "warmup": spec["warmup"],
+        "ms_per_step": ms(total), "ms_forward": ms(fwd), "ms_backward": ms(bwd), "ms_optimizer": ms(opt_t),
+        "ms_noise": ms(noise) if noise else 0.0, "ms_per_step_min": round(min(total) * 1e3, 3),
+        "peak_mem_mb": round(peak, 1), "peak_total_mb": round(peak_total, 1),
+        "memory_measure": mem.how,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def measure_eval(spec: dict) -> dict:
+    """Packed-bit inference on a random netlist of the given size: samples per second.
+
+    ``impl`` is ``"reference_numpy"`` (``netlist.reference.evaluate``, CPU) or ``"triton"``
+    (``triton_kernels.evaluate_packed`` on ``device``; first checked against the reference).
+    """
+    import numpy as np
+
+    from logicforge.netlist import generate, reference
+
+    rng = np.random.default_rng(0)
+    layers, width, in_bits, classes = (spec[k] for k in ("layers", "width", "in_bits", "classes"))
+    thresholds = 8
+    net = generate.random_netlist(rng, features=-(-in_bits // thresholds), feature_width=8,
+                                  thresholds_per_feature=thresholds, layer_widths=(width,) * (layers - 1),
+                                  classes=classes, group_size=max(1, width // classes))
+    n = spec["samples"]
+    x = generate.random_features(rng, net, n)
+    times = []
+    impl = spec["impl"]
+    if impl == "reference_numpy":
+        for _ in range(spec["reps"]):
+            t0 = time.perf_counter()
+            reference.evaluate(net, x)
+            times.append(time.perf_counter() - t0)
+        matches = None
+    else:
+        import torch
+
+        from logicforge.train import triton_kernels as tk
+
+        dev = torch.device(spec["device"])
+        dn = tk.DeviceNetlist(net, dev)
+        xd = torch.as_tensor(x, device=dev)
+        check = min(n, 8192)
+        ref_scores, ref_classes = reference.evaluate(net, x[:check])
+        scores, cls = tk.evaluate_packed(dn, xd[:check])
+        matches = bool(np.array_equal(scores.cpu().numpy(), ref_scores)
+                       and np.array_equal(cls.cpu().numpy(), ref_classes))
+        tk.evaluate_packed(dn, xd)  # warm-up (compiles the kernels)
+        for _ in range(spec["reps"]):
+            _sync(dev)
+            t0 = time.perf_counter()
+            tk.evaluate_packed(dn, xd)
+            _sync(dev)
+            times.append(time.perf_counter() - t0)
+    sec = _median(times)
+    return {"impl": impl, "device": spec["device"], "gates": net.num_gates, "layers": len(net.layers),
+            "inputs": net.num_inputs, "samples": n, "reps": spec["reps"], "ms_per_call": round(sec * 1e3, 3),
+            "samples_per_s": round(n / sec), "matches_reference": matches}
+
+
+# ==============================================================================================
+# The driver
+# ==============================================================================================
+
+#: For the memory run: glibc serves every allocation above 128 KiB with its own mmap and unmaps it on
+#: free (a fixed threshold also turns off glibc's adaptive one), so the resident set follows the live
+#: tensors instead of what the allocator keeps for reuse. Slower (page faults), hence a separate run.
+MEMORY_RUN_TUNABLES = "glibc.malloc.mmap_threshold=131072"
+
+
+def _in_subprocess(spec: dict) -> dict:
+    """Run one measurement in a fresh interpreter; a failure becomes an entry with ``error``."""
+    cmd = [sys.executable, "-m", "logicforge.train.bench", json.dumps(spec)]
+    env = dict(os.environ)
+    if spec.get("memory_run"):
+        env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), MEMORY_RUN_TUNABLES]))
+    if spec.get("threads"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(spec["threads"])
+    label = {k: spec[k] for k in ("kind", "impl", "mode", "device", "layers", "width", "batch", "in_bits")
+             if k in spec}
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        return {**label, "error": f"timed out after {WORKER_TIMEOUT_S} s"}
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = [l for l in res.stderr.strip().splitlines() if l.strip()]
+    return {**label, "error": (tail[-1] if tail else f"exit status {res.returncode}")[:300]}
+
+
+def _measure_entry(spec: dict) -> dict:
+    """One table row: the timing run, plus on the CPU a short second run for the memory figure."""
+    res = _in_subprocess(spec)
+    if spec["kind"] != "train" or spec["device"] != "cpu" or "error" in res:
+        return res
+    mem = _in_subprocess({**spec, "steps": 1, "warmup": 1, "memory_run": True})
+    res["peak_mem_mb_default_allocator"] = res["peak_mem_mb"]
+    if "error" in mem:
+        res["peak_mem_mb"], res["memory_error"] = None, mem["error"]
+    else:
+        res["peak_mem_mb"], res["peak_total_mb"] = mem["peak_mem_mb"], mem["peak_total_mb"]
+        res["memory_measure"] = f"{mem['memory_measure']}, separate 2-step run with GLIBC_TUNABLES={MEMORY_RUN_TUNABLES}"
+    return res
+
+
+def _worker(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(spec["threads"])
+    out = measure_eval(spec) if spec.get("kind") == "eval" else measure(spec)
+    print(RESULT_TAG + json.dumps(out), flush=True)
+    return 0
+
+
+def _plan(args, devices, cuda_ok: bool):
+    """The list of measurement specs, in run order, and notes on what was skipped."""
+    steps = args.steps if args.steps is not None else (3 if args.quick else 10)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    specs, notes = [], []
+    base = {"kind": "train", "steps": steps, "warmup": warmup, "threads": args.threads}
+    cpu_size = _cpu_size(args)
+    n_eval = QUICK_EVAL_SAMPLES if args.quick or args.size else None
+    if "cpu" in devices:
+        from logicforge.train import cpu_kernel
+
+        cpp_ok = cpu_kernel.available()
+        for mode in ("gumbel", "softmax"):
+            for impl in ("naive", "cpp", "torch"):
+                if impl == "cpp" and not cpp_ok:
+                    notes.append(f"cpu {mode} cpp: skipped (the C++ kernel cannot be built here)")
+                    continue
+                specs.append({**base, "impl": impl, "mode": mode, "device": "cpu", **cpu_size})
+        specs.append({"kind": "eval", "impl": "reference_numpy", "device": "cpu", "threads": args.threads,
+                      **cpu_size, "samples": n_eval or EVAL_SAMPLES["cpu"], "reps": 3})
+    if "cuda" in devices:
+        if not cuda_ok:
+            notes.append("cuda: skipped (no CUDA GPU on this machine)")
+        else:
+            sizes = [cpu_size] if args.quick or args.size else [CPU_SIZE, CIFAR_SIZE]
+            for size in sizes:
+                for mode in ("gumbel", "softmax"):
+                    for impl in ("naive", "torch", "triton"):
+                        if impl == "naive" and size is CIFAR_SIZE:
+                            continue  # [batch, N, 16] float per layer: ~2 GB, 12 layers saved
+                        specs.append({**base, "impl": impl, "mode": mode, "device": "cuda", **size})
+            if CIFAR_SIZE in sizes:
+                notes.append("cuda naive at the CIFAR size: not run ([128, 256000, 16] float32 per layer is "
+                             "2.1 GB, saved for backward in each of 12 layers)")
+            specs.append({"kind": "eval", "impl": "triton", "device": "cuda", "threads": args.threads,
+                          **cpu_size, "samples": n_eval or EVAL_SAMPLES["cuda"], "reps": 5})
+    return specs, notes
+
+
+def _cpu_size(args) -> dict:
+    if args.size:
+        from logicforge.errors import LogicforgeError
+
+        try:
+            layers, width, batch, in_bits = (int(v) for v in args.size.split(","))
+        except ValueError:
+            raise LogicforgeError(f"--size: expected layers,width,batch,in_bits (four integers), "
+                                  f"got {args.size!r}") from None
+        if min(layers, width, batch, in_bits) < 1 or width < 10:
+            raise LogicforgeError(f"--size: every value must be positive and width at least 10, got {args.size!r}")
+        return {"layers": layers, "width": width, "batch": batch, "in_bits": in_bits, "classes": 10}
+    return QUICK_SIZE if args.quick else CPU_SIZE
+
+
+def _speedups(entries: list[dict]) -> dict:
+    """Per (device, size, mode): naive ms / best ms of ours, and on CUDA torch ms / triton ms."""
+    out = {}
+    groups: dict[tuple, dict] = {}
+    for e in entries:
+        if "error" in e or "ms_per_step" not in e:
+            continue
+        key = (e["device"], e["layers"], e["width"], e["batch"], e["mode"])
+        groups.setdefault(key, {})[e["impl"]] = e["ms_per_step"]
+    for (device, layers, width, batch, mode), ms in groups.items():
+        ours = {k: v for k, v in ms.items() if k != "naive"}
+        tag = f"{device}_{layers}x{width}_b{batch}_{mode}"
+        if "naive" in ms and ours:
+            best = min(ours, key=ours.get)
+            out[f"{tag}_vs_naive"] = {"best_impl": best, "speedup": round(ms["naive"] / ours[best], 2)}
+        if "torch" in ms and "triton" in ms:
+            out[f"{tag}_triton_vs_torch"] = round(ms["torch"] / ms["triton"], 2)
+    return out
+
+
+def _table(entries: list[dict], notes: list[str]) -> str:
+    rows = [("impl", "mode", "device", "size", "ms/step", "fwd", "bwd", "adam", "noise", "peak MB", "vs naive")]
+    naive = {(e["device"], e["layers"], e["width"], e["batch"], e["mode"]): e["ms_per_step"]
+             for e in entries if e.get("impl") == "naive" and "ms_per_step" in e}
+    for e in entries:
+        if e.get("kind") == "eval" or "samples_per_s" in e:
+            continue
+        size = f"{e['layers']}x{e['width']} b{e['batch']} in{e['in_bits']}"
+        if "error" in e:
+            rows.append((e["impl"], e["mode"], e["device"], size, "error: " + e["error"], "", "", "", "", "", ""))
+            continue
+        ref = naive.get((e["device"], e["layers"], e["width"], e["batch"], e["mode"]))
+        speed = f"{ref / e['ms_per_step']:.1f}x" if ref and e["impl"] != "naive" else ""
+        rows.append((e["impl"], e["mode"], e["device"], size, f"{e['ms_per_step']:.1f}", f"{e['ms_forward']:.1f}",
+                     f"{e['ms_backward']:.1f}", f"{e['ms_optimizer']:.1f}", f"{e['ms_noise']:.1f}",
+                     "?" if e["peak_mem_mb"] is None else f"{e['peak_mem_mb']:.0f}", speed))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    for e in entries:
+        if "samples_per_s" in e:
+            ok = "" if e["matches_reference"] is None else f", matches reference: {e['matches_reference']}"
+            lines.append(f"eval {e['impl']} ({e['device']}): {e['gates']} gates, {e['samples']} samples: "
+                         f"{e['samples_per_s']:,} samples/s{ok}")
+        elif e.get("kind") == "eval" and "error" in e:
+            lines.append(f"eval ({e['device']}): error: {e['error']}")
+    lines += notes
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    import torch
+
+    from logicforge.errors import LogicforgeError
+    from logicforge.fileio import write_json
+
+    for name in ("steps", "warmup"):
+        v = getattr(args, name)
+        if v is not None and v < (1 if name == "steps" else 0):
+            raise LogicforgeError(f"--{name} must be at least {1 if name == 'steps' else 0}, got {v}")
+    if args.threads is not None and args.threads < 1:
+        raise LogicforgeError(f"--threads must be at least 1, got {args.threads}")
+    _cpu_size(args)  # validate --size before starting
+    cuda_ok = torch.cuda.is_available()
+    if args.device == "cuda" and not cuda_ok:
+        raise LogicforgeError("--device cuda: no CUDA GPU is available on this machine")
+    devices = [args.device] if args.device else ["cpu", "cuda"]
+    specs, notes = _plan(args, devices, cuda_ok)
+
+    entries, evals = [], []
+    t_start = time.perf_counter()
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    for i, spec in enumerate(specs):
+        what = (f"eval {spec['device']}" if spec["kind"] == "eval"
+                else f"{spec['impl']} {spec['mode']} {spec['device']} {spec['layers']}x{spec['width']}")
+        print(f"[{i + 1}/{len(specs)}] {what} ...", file=sys.stderr, flush=True)
+        res = _measure_entry(spec)
+        (evals if spec["kind"] == "eval" else entries).append(res)
+
+    speedups = _speedups(entries)
+    cpu_size = _cpu_size(args)
+
+    def cpu_speedup(mode):
+        key = f"cpu_{cpu_size['layers']}x{cpu_size['width']}_b{cpu_size['batch']}_{mode}_vs_naive"
+        return speedups[key]["speedup"] if key in speedups else None
+
+    argv = sys.argv[1:]
+    result = {
+        "command": "logicforge " + " ".join(argv[argv.index("bench"):] if "bench" in argv else ["bench"]),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": bool(args.quick),
+        "threads": args.threads,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+                    "torch": torch.__version__, "default_torch_threads": torch.get_num_threads(),
+                    "cuda_device": torch.cuda.get_device_name(0) if cuda_ok else None,
+                    "load_average_at_start": load_start,
+                    "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "measurements": entries,
+        "eval": evals,
+        "cpu_speedup_gumbel": cpu_speedup("gumbel"),
+        "cpu_speedup_softmax": cpu_speedup("softmax"),
+        "speedups": speedups,
+        "notes": notes,
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    write_json(args.out, result)
+    print(_table(entries + evals, notes))
+    for mode in ("gumbel", "softmax"):
+        if result[f"cpu_speedup_{mode}"] is not None:
+            print(f"cpu speedup over the naive 16-op formulation, {mode}: {result[f'cpu_speedup_{mode}']:.1f}x")
+    print(f"results: {args.out}")
+    failed = [e for e in entries + evals if "error" in e]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker(sys.argv[1:]))
