@@ -32,10 +32,21 @@ def coeff_matrix(device=None, dtype=torch.float32) -> torch.Tensor:
 
 
 def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Standard Gumbel(0, 1) samples, drawn on the CPU generator for reproducibility across devices."""
-    u = torch.rand(shape, generator=generator, dtype=torch.float32)
+    """Standard Gumbel(0, 1) samples on ``device`` (from ``generator``, else the global generator)."""
+    u = torch.rand(shape, generator=generator, dtype=torch.float32, device=device)
     u = u.clamp_(min=torch.finfo(torch.float32).tiny, max=1.0 - 1e-7)
-    return (-torch.log(-torch.log(u))).to(device)
+    return -torch.log(-torch.log(u))
+
+
+def layer_noise(layers, noise_seed: int | None):
+    """Per layer, the Gumbel samples [out_dim, 16] for one training step.
+
+    With a seed they are drawn on the layers' device from a generator seeded with it, so they are a
+    function of (seed, device type): identical on every rank of a distributed run and on a resume.
+    """
+    device = layers[0].logits.device
+    gen = None if noise_seed is None else torch.Generator(device=device).manual_seed(noise_seed)
+    return [gumbel_noise(layer.logits.shape, generator=gen, device=device) for layer in layers]
 
 
 def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None = None,

@@ -104,14 +104,12 @@ class LogicNet(nn.Module):
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
         """``x``: [batch, in_bits] of 0/1 -> [batch, classes] scores.
 
-        With ``noise_seed`` the Gumbel samples are a function of the seed alone (identical on every
-        device and rank); without it they come from the global generator.
+        With ``noise_seed`` the Gumbel samples are a function of the seed and the device type
+        (identical on every rank); without it they come from the global generator.
         """
         h = x.t().contiguous()
-        gen = torch.Generator().manual_seed(noise_seed) if noise_seed is not None else None
-        for layer in self.layers:
-            noise = None
-            if self.training and self.mode == "gumbel":
-                noise = F.gumbel_noise(layer.logits.shape, generator=gen, device=layer.logits.device)
+        sampling = self.training and self.mode == "gumbel"
+        noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
+        for layer, noise in zip(self.layers, noises):
             h = layer(h, noise=noise, temperature=self.temperature, binary=True)
         return self.head(h)

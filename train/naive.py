@@ -93,10 +93,8 @@ class NaiveLogicNet(nn.Module):
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
         """``x``: [batch, in_bits] -> [batch, classes]; Gumbel noise drawn exactly as ``LogicNet`` draws it."""
         h = x
-        gen = torch.Generator().manual_seed(noise_seed) if noise_seed is not None else None
-        for layer in self.layers:
-            noise = None
-            if self.training and self.mode == "gumbel":
-                noise = F.gumbel_noise(layer.logits.shape, generator=gen, device=layer.logits.device)
+        sampling = self.training and self.mode == "gumbel"
+        noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
+        for layer, noise in zip(self.layers, noises):
             h = layer(h, noise=noise, temperature=self.temperature)
         return h.view(h.shape[0], self.classes, self.group_size).sum(dim=-1) / self.tau
