@@ -290,7 +290,12 @@ def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = Tr
         elif rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_text(run_dir / "config.yaml", _dump_yaml(cfg))
-        return trainer.fit()
+        summary = trainer.fit()
+        if world > 1:  # rank 0 writes the results last; nobody leaves the group before it is done
+            import torch.distributed as dist
+
+            dist.barrier()
+        return summary
     finally:
         if world > 1:
             import torch.distributed as dist
