@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from logicforge.hdl import pipeline
 from logicforge.hdl.encoder import ge_const
 from logicforge.hdl.gate_logic import gate_expr
-from logicforge.hdl.head import build_head, class_width, score_width
+from logicforge.hdl.head import build_head, class_width
 from logicforge.netlist import passes
 from logicforge.netlist.format import Netlist
 from logicforge.netlist.gates import READS_A, READS_B
@@ -54,7 +54,6 @@ class LogicNetCore(wiring.Component):
         self.classes = netlist.classes
         self.group_size = netlist.group_size
         self.score_width = netlist.score_width
-        assert self.score_width == score_width(netlist.group_size)
         self.in_width = netlist.features * netlist.feature_width
         self.class_width = class_width(netlist.classes)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,

@@ -7,16 +7,12 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from logicforge.hdl import pipeline
+from logicforge.netlist.format import score_width
 
 
 def class_width(classes: int) -> int:
     """Bits of ``out_class``: enough for classes - 1 (at least 1)."""
     return max(1, (int(classes) - 1).bit_length())
-
-
-def score_width(group_size: int) -> int:
-    """Bits of one class score, a popcount in 0..group_size (equals ``Netlist.score_width``)."""
-    return max(1, int(group_size).bit_length())
 
 
 def leaf_popcount(bits: list) -> list:

@@ -23,6 +23,11 @@ VERSION = 1
 MAX_FEATURE_WIDTH = 32
 
 
+def score_width(group_size: int) -> int:
+    """Bits of a class score, a popcount in 0..group_size: the width of each field of ``out_scores``."""
+    return max(1, int(group_size).bit_length())
+
+
 class NetlistError(LogicforgeError):
     """A netlist that fails validation; the message names the offending field."""
 
@@ -72,7 +77,7 @@ class Netlist:
     @property
     def score_width(self) -> int:
         """Bits needed for a class score, a popcount in 0..group_size."""
-        return max(1, int(self.group_size).bit_length())
+        return score_width(self.group_size)
 
     def encoded_bits(self) -> list[tuple[int, int]]:
         """(feature, threshold) of every encoded bit, in encoded-bit order."""
