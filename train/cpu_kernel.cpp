@@ -43,6 +43,21 @@ inline uint8_t pack8(const float* v) {
 #endif
 }
 
+// The gates reading each input row, in CSR form: users[start[r] .. start[r+1]) hold 2n for "row r is
+// input a of gate n" and 2n+1 for "input b". Lets the input gradient be computed row by row.
+struct Consumers {
+  std::vector<int64_t> start, users;
+  Consumers(const int64_t* ap, const int64_t* bp, int64_t N, int64_t in_dim) : start(in_dim + 1, 0), users(2 * N) {
+    for (int64_t n = 0; n < N; ++n) ++start[ap[n] + 1], ++start[bp[n] + 1];
+    for (int64_t r = 0; r < in_dim; ++r) start[r + 1] += start[r];
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t n = 0; n < N; ++n) {
+      users[fill[ap[n]]++] = 2 * n;
+      users[fill[bp[n]]++] = 2 * n + 1;
+    }
+  }
+};
+
 }  // namespace
 
 torch::Tensor forward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch::Tensor coef) {
@@ -103,16 +118,9 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
 
   // dL/dx: gather form. Each input row sums over the gates that read it (CSR of consumers), so
   // threads own disjoint rows and need no atomics.
-  std::vector<int64_t> start(in_dim + 1, 0), users(2 * N);
-  for (int64_t n = 0; n < N; ++n) ++start[ap[n] + 1], ++start[bp[n] + 1];
-  for (int64_t r = 0; r < in_dim; ++r) start[r + 1] += start[r];
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t n = 0; n < N; ++n) {
-      users[fill[ap[n]]++] = 2 * n;      // this row is input a of gate n
-      users[fill[bp[n]]++] = 2 * n + 1;  // this row is input b of gate n
-    }
-  }
+  const Consumers cons(ap, bp, N, in_dim);
+  const std::vector<int64_t>& start = cons.start;
+  const std::vector<int64_t>& users = cons.users;
   at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       float* out = gxp + r * B;
@@ -239,16 +247,9 @@ std::vector<torch::Tensor> backward_bits(torch::Tensor p, int64_t B, torch::Tens
 
   auto gx = torch::empty({in_dim, B}, coef.options());
   float* gxp = gx.data_ptr<float>();
-  std::vector<int64_t> start(in_dim + 1, 0), users(2 * N);
-  for (int64_t n = 0; n < N; ++n) ++start[ap[n] + 1], ++start[bp[n] + 1];
-  for (int64_t r = 0; r < in_dim; ++r) start[r + 1] += start[r];
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t n = 0; n < N; ++n) {
-      users[fill[ap[n]]++] = 2 * n;      // this row is input a of gate n
-      users[fill[bp[n]]++] = 2 * n + 1;  // this row is input b of gate n
-    }
-  }
+  const Consumers cons(ap, bp, N, in_dim);
+  const std::vector<int64_t>& start = cons.start;
+  const std::vector<int64_t>& users = cons.users;
   at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       float* out = gxp + r * B;

@@ -69,6 +69,17 @@ def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None 
     raise ValueError(f"unknown mode {mode!r}")
 
 
+def layer_weights(logits: torch.Tensor, mode: str, training: bool, *, noise: torch.Tensor | None = None,
+                  temperature: float = 1.0) -> torch.Tensor:
+    """A layer's gate weights for one forward pass: the argmax gate outside training; in training
+    those of ``mode``, drawing fresh Gumbel noise when ``gumbel`` is given none."""
+    if not training:
+        return gate_weights(logits, "discrete")
+    if mode == "gumbel" and noise is None:
+        noise = gumbel_noise(logits.shape, device=logits.device)
+    return gate_weights(logits, mode, noise=noise, temperature=temperature)
+
+
 # -- bit packing (used to save binary activations) ---------------------------------------------
 
 _SHIFTS = torch.arange(8, dtype=torch.uint8)

@@ -52,13 +52,7 @@ class NaiveLogicLayer(nn.Module):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None,
                 temperature: float = 1.0) -> torch.Tensor:
         """``x``: [batch, in_dim] -> [batch, out_dim]. ``noise``: Gumbel samples [out_dim, 16]."""
-        if not self.training:
-            mode = "discrete"
-        else:
-            mode = self.mode
-            if mode == "gumbel" and noise is None:
-                noise = F.gumbel_noise(self.logits.shape, device=self.logits.device)
-        w = F.gate_weights(self.logits, mode, noise=noise, temperature=temperature)  # [N, 16]
+        w = F.layer_weights(self.logits, self.mode, self.training, noise=noise, temperature=temperature)
         return (self.all_gates(x) * w).sum(dim=-1)
 
 
