@@ -165,7 +165,7 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=len(self.y_train), desc=f"epoch {self.epoch + 1}/{self.cfg['epochs']}",
-                       unit="sample", leave=False, dynamic_ncols=True)
+                       unit="sample", leave=False, dynamic_ncols=True, disable=None)  # None: off when not a terminal
         for global_n, idx in self.batches(self.epoch):
             x = self.bits_train[idx].to(self.device, torch.float32, non_blocking=True)
             y = self.y_train[idx].to(self.device)
