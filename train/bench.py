@@ -18,7 +18,8 @@ What one measurement is (``measure(spec)``, run in a fresh subprocess so that it
     ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`` so that freed tensors leave the resident set
     at once. With glibc's default (adaptive) threshold, freed blocks stay resident for reuse, and the
     number measures the allocator more than the tensors; that figure, from the timing run, is kept as
-    ``peak_mem_mb_default_allocator``.
+    ``peak_mem_mb_default_allocator``. (For the same reason the C++ backend's own allocator tuning,
+    ``cpu_kernel.keep_freed_memory``, stands aside in the memory run.)
 
 Implementations (``impl``): ``naive`` is ``train.naive.NaiveLogicNet`` (batch-major, all 16 relaxed gates
 per sample and gate); ``cpp``, ``torch`` and ``triton`` are ``train.model.LogicNet`` with that backend.

@@ -7,6 +7,7 @@ available the trainer falls back to the plain PyTorch path, with a warning.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import sys
@@ -16,11 +17,31 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("cpu_kernel.cpp")
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to serve the kernel's multi-megabyte buffers from the heap and keep them after free.
+
+    By default each large tensor is a fresh mmap, so every training step page-faults (and zeroes) all
+    of its activations again; with a 32 MB mmap threshold and a 1 GB trim threshold the buffers are
+    reused. Measured on 6 x 8000 gates, batch 256, 1 thread: about 42 ms per step against 83 ms.
+    A no-op where the C library is not glibc, or where ``GLIBC_TUNABLES`` already sets malloc
+    thresholds (the benchmark's memory run does, so that freed tensors leave the resident set).
+    """
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 @functools.cache
 def module():
     """The compiled extension, or None if it cannot be built here."""
     if os.environ.get("LOGICFORGE_NO_CPP"):
         return None
+    keep_freed_memory()
     try:
         from torch.utils import cpp_extension
 
