@@ -8,6 +8,7 @@ from logicforge.train import config
 def test_defaults_match_the_shipped_default_config():
     cfg = config.load("configs/default.yaml")
     assert cfg["dataset"] == "digits" and cfg["mode"] == "gumbel" and cfg["name"] == "default"
+    assert cfg == config.load(None)  # `logicforge train` with no config trains the same network
 
 
 def test_overrides_and_nested_keys(tmp_path):
