@@ -231,28 +231,10 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
 
     log(f"synth: yosys synth_ice40 ({_FIRST_RUN_NOTE}) ...")
     stats, yosys_s = _yosys([board.top_file], board.top_module, outdir)
-    result = {
-        "board": board.name,
-        "device": board.device,
-        "clock_mhz": clock,
-        "luts": stats["luts"],
-        "ffs": stats["ffs"],
-        "carries": stats["carries"],
-        "brams": stats["brams"],
-        "lcs": None,
-        "lcs_available": board.lcs_available,
-        "fmax_mhz": None,
-        "fits": None,
-        "meets_timing": None,
-        "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
-        "yosys_log": str(work / "yosys.log"),
-        "nextpnr_report": None,
-        "nextpnr_log": None,
-        "clocks": {},
-        "cells": stats["cells"],
-        "top": info,
-        "design_sha256": _design_hash(files, board, clock),
-    }
+    result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
+                           device=board.device, clock_mhz=clock, lcs_available=board.lcs_available,
+                           nextpnr_log=None, clocks={}, top=info,
+                           design_sha256=_design_hash(files, board, clock))
     if stats["luts"] > board.lcs_available:
         result["fits"] = False
         result["lcs"] = stats["luts"]
@@ -304,29 +286,28 @@ def _synth_core_only(netlist, board, outdir: Path, work: Path, *, layers_per_sta
     gen_seconds = time.monotonic() - t0
     log(f"synth: yosys synth_ice40 of the core alone ({_FIRST_RUN_NOTE}) ...")
     stats, yosys_s = _yosys([f"{WORK}/core.v"], None, outdir)
-    result = {
-        "board": board.name,
-        "device": None,
-        "clock_mhz": None,
-        "luts": stats["luts"],
-        "ffs": stats["ffs"],
-        "carries": stats["carries"],
-        "brams": stats["brams"],
-        "lcs": None,
-        "lcs_available": None,
-        "fmax_mhz": None,
-        "fits": None,
-        "meets_timing": None,
-        "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
-        "yosys_log": str(work / "yosys.log"),
-        "nextpnr_report": None,
-        "cells": stats["cells"],
+    result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work)
+    result.update({
         "core": {k: info.get(k) for k in ("latency_cycles", "score_width", "layers_per_stage",
                                           "gates_before", "gates_after")},
         "note": "generic: yosys synth_ice40 utilisation of the core alone; no place-and-route or Fmax "
                 "(the core's ports outnumber any iCE40 package's pins; use --board icebreaker)",
-    }
+    })
     write_json(outdir / SYNTH_JSON, result)
+    return result
+
+
+def _yosys_result(board_name: str, stats: dict, gen_seconds: float, yosys_s: float, work: Path,
+                  **fields) -> dict:
+    """The synth.json fields known after yosys; place-and-route fields stay None until nextpnr runs."""
+    result = {
+        "board": board_name, "device": None, "clock_mhz": None,
+        "luts": stats["luts"], "ffs": stats["ffs"], "carries": stats["carries"], "brams": stats["brams"],
+        "lcs": None, "lcs_available": None, "fmax_mhz": None, "fits": None, "meets_timing": None,
+        "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
+        "yosys_log": str(work / "yosys.log"), "nextpnr_report": None, "cells": stats["cells"],
+    }
+    result.update(fields)
     return result
 
 
