@@ -59,14 +59,40 @@ def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None 
     - ``"discrete"``: the one-hot of ``argmax(logits)``, no gradient.
     """
     if mode == "gumbel":
-        soft = torch.softmax((logits + noise) / temperature, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(dim=-1), gates.NUM_OPS).to(soft.dtype)
+        z = logits + noise
+        soft = torch.softmax(z / temperature, dim=-1)
+        hard = torch.nn.functional.one_hot(z.argmax(dim=-1), gates.NUM_OPS).to(soft.dtype)
         return hard - soft.detach() + soft
     if mode == "softmax":
         return torch.softmax(logits, dim=-1)
     if mode == "discrete":
         return torch.nn.functional.one_hot(logits.argmax(dim=-1), gates.NUM_OPS).to(logits.dtype)
     raise ValueError(f"unknown mode {mode!r}")
+
+
+class GumbelCoefficients(torch.autograd.Function):
+    """The straight-through Gumbel gate as {1, a, b, ab} coefficients, in one step.
+
+    Forward: ``COEFFS[argmax(logits + noise)]``, exactly the sampled gate's coefficients.
+    Backward: the gradient of ``softmax((logits + noise) / temperature) @ COEFFS``. This is the
+    same estimator as ``gate_weights(..., "gumbel") @ COEFFS`` without its [N, 16] one-hot and
+    straight-through arithmetic (and without its rounding: the forward coefficients are exact).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, noise, temperature, coeffs):
+        z = logits + noise
+        soft = torch.softmax(z / temperature, dim=-1)
+        ctx.save_for_backward(soft, coeffs)
+        ctx.temperature = temperature
+        return coeffs[z.argmax(dim=-1)]
+
+    @staticmethod
+    def backward(ctx, grad_coef):
+        soft, coeffs = ctx.saved_tensors
+        gw = grad_coef @ coeffs.t()  # dL/d(gate weights), [N, 16]
+        grad_logits = soft * (gw - (soft * gw).sum(dim=-1, keepdim=True)) / ctx.temperature
+        return grad_logits, None, None, None
 
 
 def layer_weights(logits: torch.Tensor, mode: str, training: bool, *, noise: torch.Tensor | None = None,

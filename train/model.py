@@ -46,9 +46,14 @@ class LogicLayer(nn.Module):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, temperature: float = 1.0,
                 binary: bool = False) -> torch.Tensor:
         """``x``: [in_dim, batch] -> [out_dim, batch]. ``noise``: Gumbel samples [out_dim, 16]."""
-        w = F.layer_weights(self.logits, self.mode, self.training, noise=noise, temperature=temperature)
+        if self.training and self.mode == "gumbel":
+            if noise is None:
+                noise = F.gumbel_noise(self.logits.shape, device=self.logits.device)
+            coef = F.GumbelCoefficients.apply(self.logits, noise, temperature, self.coeffs)
+        else:
+            coef = F.layer_weights(self.logits, self.mode, self.training) @ self.coeffs
         binary = binary and not (self.training and self.mode == "softmax")  # relaxed gates give reals
-        return F.logic_layer(x, self.ia, self.ib, w @ self.coeffs, binary=binary, backend=self.backend)
+        return F.logic_layer(x, self.ia, self.ib, coef, binary=binary, backend=self.backend)
 
     def ops(self) -> torch.Tensor:
         """The discrete gate of every neuron (argmax of its logits)."""
