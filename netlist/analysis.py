@@ -5,30 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from logicforge.netlist.format import Netlist
-from logicforge.netlist.gates import NAMES, NUM_OPS, READS_A, READS_B
-
-
-def live_gates(net: Netlist) -> list[np.ndarray]:
-    """Per layer, a boolean mask of the gates whose output can reach a class output.
-
-    A gate is live if some live consumer's op actually reads the input it drives (a constant or a
-    single-input gate ignores the other input). Every last-layer gate is live.
-    """
-    masks = [np.zeros(len(layer), dtype=bool) for layer in net.layers]
-    masks[-1][:] = True
-    for i in range(len(net.layers) - 1, 0, -1):
-        layer, live = net.layers[i], masks[i]
-        reads_a = live & READS_A[layer.op]
-        reads_b = live & READS_B[layer.op]
-        masks[i - 1][layer.a[reads_a]] = True
-        masks[i - 1][layer.b[reads_b]] = True
-    return masks
+from logicforge.netlist.gates import NAMES, NUM_OPS
 
 
 def unused_gate_fraction(net: Netlist) -> float:
-    """Fraction of gates whose output cannot reach any class output."""
-    live = sum(int(m.sum()) for m in live_gates(net))
-    return 1.0 - live / net.num_gates
+    """Fraction of gates whose output cannot reach any class output.
+
+    Liveness is the dead-gate pass's (``passes.live_nodes``): a gate is live if a live consumer's op
+    actually reads the input it drives; every last-layer gate is live.
+    """
+    from logicforge.netlist import passes
+
+    g = passes.from_netlist(net)
+    return 1.0 - int(passes.live_nodes(g)[g.first_gate:].sum()) / g.num_gates
 
 
 def op_histogram(net: Netlist) -> dict[str, int]:

@@ -80,3 +80,15 @@ def test_input_checks(rng):
 def test_pack_unpack_round_trip(rng):
     bits = rng.integers(0, 2, size=(5, 130)).astype(np.uint8)
     np.testing.assert_array_equal(reference.unpack(reference.pack(bits), 130), bits)
+
+
+def test_unused_gate_fraction_follows_what_ops_read():
+    from logicforge.netlist import analysis
+    from logicforge.netlist.format import Layer, Netlist
+
+    # layer 0: gates 0..3; layer 1 (2 classes x 1): class 0 = A of gate 0 (gate 1 ignored as its B),
+    # class 1 = XOR of gates 2 and 2. Gate 3 is read by nobody, gate 1 only by an op that ignores it.
+    net = Netlist(2, 4, [[3], [5]], [Layer([gates.AND] * 4, [0, 1, 0, 1], [1, 0, 0, 1]),
+                                     Layer([gates.A, gates.XOR], [0, 2], [1, 2])],
+                  ["a", "b"], 1).validate()
+    assert analysis.unused_gate_fraction(net) == pytest.approx(2 / 6)
