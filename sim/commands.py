@@ -21,6 +21,8 @@ def configure(p) -> None:
     p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
                    help="gate layers between pipeline registers (default: the generator's)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random vectors (default 0)")
+    p.add_argument("--core", metavar="FILE.v",
+                   help="simulate this logicnet_core Verilog (e.g. an edited core.v) instead of generating it")
 
 
 def load_test_set(args, net):
@@ -54,6 +56,26 @@ def load_test_set(args, net):
         raise LogicforgeError(f"{path}: {e}") from None
 
 
+def _given_core(path):
+    """None (generate the core), or a generator that returns the Verilog of ``path`` with the
+    generator's info (latency) for the netlist."""
+    if not path:
+        return None
+    from logicforge.errors import LogicforgeError
+
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LogicforgeError(f"{path}: cannot read ({e.__class__.__name__})") from None
+
+    def generate(net, layers_per_stage=None):
+        from logicforge.hdl.verilog import core_verilog
+
+        return text, core_verilog(net, layers_per_stage=layers_per_stage)[1]
+
+    return generate
+
+
 def run(args) -> int:
     from logicforge.errors import LogicforgeError
     from logicforge.sim.runner import run_parity
@@ -68,7 +90,7 @@ def run(args) -> int:
         print(f"sim: note: {where} not found; checking random vectors only")
     out = source.build_dir(args, "sim")
     report = run_parity(net, x_test, random=args.random, layers_per_stage=args.layers_per_stage,
-                        build_dir=out, seed=args.seed, log=print)
+                        build_dir=out, seed=args.seed, log=print, generate=_given_core(args.core))
     n = report["samples"]
     print(f"parity: {n}/{n} bit-exact ({report['test_samples']} test-set, {report['random_samples']} random, "
           f"{report['reset_phase_samples']} around resets)")
