@@ -14,10 +14,10 @@ NETLIST ?=
 ARGS    ?=
 SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 
-.PHONY: setup train predict passes verilog sim synth bitstream program demo bench test clean help
+.PHONY: setup train predict passes verilog sim verify synth bitstream program demo bench test fuzz clean help
 
 help:
-	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test"
+	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | fuzz"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ verilog: $(STAMP)
 sim: $(STAMP)
 	$(LF) sim $(SOURCE) $(ARGS)
 
+verify: $(STAMP)
+	$(LF) verify $(SOURCE) $(ARGS)
+
 synth: $(STAMP)
 	$(LF) synth --board $(BOARD) $(SOURCE) $(ARGS)
 
@@ -58,6 +61,9 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+fuzz: $(STAMP)
+	LOGICFORGE_FUZZ_PROFILE=long $(VENV)/bin/python -m pytest tests/test_fuzz.py tests/test_fuzz_uart.py $(ARGS)
 
 clean:
 	rm -rf build runs/default bench/results.json

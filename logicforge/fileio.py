@@ -58,8 +58,8 @@ def load_array(path: str | os.PathLike):
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise LogicforgeError(f"{path}: no such file") from None
-    except (ValueError, OSError) as e:
-        raise LogicforgeError(f"{path}: not a readable .npy array ({e})") from None
+    except (ValueError, OSError, EOFError, MemoryError) as e:  # EOFError: empty or truncated file
+        raise LogicforgeError(f"{path}: not a readable .npy array ({e.__class__.__name__}: {e})") from None
     if not isinstance(x, np.ndarray):
         x.close()
         raise LogicforgeError(f"{path}: expected a single .npy array, not an archive")

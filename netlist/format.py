@@ -139,6 +139,8 @@ def load(path: str | os.PathLike) -> Netlist:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise NetlistError(f"{path}: not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise NetlistError(f"{path}: JSON nested too deeply") from None
     return _parse(d, str(path))
 
 
@@ -172,12 +174,9 @@ def _parse(d, source: str) -> Netlist:
         for i, x in enumerate(v):
             if not _is_int(x):
                 fail(f"{where}[{i}]", f"must be an integer, got {type(x).__name__}")
-        arr = np.asarray(v, dtype=np.int64)
-        bad = np.nonzero((arr < lo) | (arr > hi))[0]
-        if len(bad):
-            i = int(bad[0])
-            fail(f"{where}[{i}]", f"{int(arr[i])} out of range [{lo}, {hi}]")
-        return arr
+            if x < lo or x > hi:  # checked on Python ints: a huge value must not overflow int64
+                fail(f"{where}[{i}]", f"{x} out of range [{lo}, {hi}]")
+        return np.asarray(v, dtype=np.int64)
 
     if not isinstance(d, dict):
         fail("top level", "must be a JSON object")
@@ -232,6 +231,8 @@ def _parse(d, source: str) -> Netlist:
         fail("outputs.class_names", f"has {len(names)} names for {classes} classes")
     group = int_in(get(outputs, "group_size", "outputs"), "outputs.group_size", 1)
     tau = get(outputs, "tau", "outputs")
+    if isinstance(tau, int) and not isinstance(tau, bool) and tau > 1e300:
+        fail("outputs.tau", f"must be a positive finite number, got an integer of {len(str(tau))} digits")
     if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not math.isfinite(tau) or tau <= 0:
         fail("outputs.tau", f"must be a positive finite number, got {tau!r}")
     if width_in != classes * group:

@@ -64,12 +64,18 @@ def defaults() -> dict:
     return unflatten({k: copy.deepcopy(v.default) for k, v in SCHEMA.items()})
 
 
-def flatten(d: dict, prefix: str = "") -> dict:
+#: Deepest nesting of mappings accepted in a config (the schema needs 2).
+MAX_DEPTH = 8
+
+
+def flatten(d: dict, prefix: str = "", _depth: int = 0) -> dict:
+    if _depth > MAX_DEPTH:  # also stops a YAML alias that contains itself
+        raise ConfigError(f"config: {prefix.rstrip('.')[:80]}: nested deeper than {MAX_DEPTH} levels")
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
+            out.update(flatten(v, key + ".", _depth + 1))
         else:
             out[key] = v
     return out
@@ -131,10 +137,15 @@ def load(path: str | Path | None, overrides: dict | None = None) -> dict:
             data = yaml.safe_load(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config ({e.__class__.__name__})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: YAML nested too deeply") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark else ""
-            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+            what = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+            raise ConfigError(f"{path}: not valid YAML{where}: {what}") from None
     cfg = resolve(data, source)
     if overrides:
         flat = flatten(cfg)

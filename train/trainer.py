@@ -132,17 +132,28 @@ class Trainer:
             st = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as e:  # a corrupt or foreign file
             raise LogicforgeError(f"{path}: cannot load checkpoint ({e.__class__.__name__})") from None
+        keys = ("config", "epoch", "step", "history", "train_seconds", "model", "optimizer")
+        if not isinstance(st, dict) or any(k not in st for k in keys) or not isinstance(st["config"], dict):
+            raise LogicforgeError(f"{path}: not a logicforge checkpoint (expected a dict with {', '.join(keys)})")
         saved = dict(st["config"])
         mine = dict(self.cfg)
         saved.pop("epochs", None), mine.pop("epochs", None)
         if saved != mine:
-            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
                                   "(only epochs may change on --resume)")
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        self.epoch, self.step = int(st["epoch"]), int(st["step"])
-        self.history, self.train_seconds = list(st["history"]), float(st["train_seconds"])
+        try:
+            epoch, step = int(st["epoch"]), int(st["step"])
+            history, train_seconds = list(st["history"]), float(st["train_seconds"])
+            if epoch < 0 or step < 0 or len(history) != epoch:
+                raise ValueError(f"epoch {epoch}, step {step}, {len(history)} history entries")
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+        except (TypeError, ValueError, KeyError, RuntimeError, IndexError, AttributeError) as e:
+            raise LogicforgeError(f"{path}: damaged checkpoint ({e.__class__.__name__}: "
+                                  f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+        self.epoch, self.step = epoch, step
+        self.history, self.train_seconds = history, train_seconds
 
     # -- training -------------------------------------------------------------------------------
     def batches(self, epoch: int):
