@@ -254,3 +254,21 @@ def test_verify_bad_arguments(tmp_path):
     assert_one_line_error(lf("verify", "--netlist", str(tmp_path / "n.json"), "--board", "nope"), "unknown board")
     assert_one_line_error(lf("verify", "--netlist", str(tmp_path / "n.json"), "--core", str(tmp_path / "x.v")),
                           "cannot read")
+
+
+@pytest.mark.slow
+def test_unfinished_proof_says_so_and_falls_back_to_exhaustive_simulation(tmp_path):
+    """With a time limit too short for the proof, verify exits 1, claims nothing, and simulates
+    all 2^12 inputs of a small netlist in Verilator instead."""
+    import json
+
+    net = random_netlist(np.random.default_rng(8), features=3, feature_width=4, layer_widths=(12,), classes=2,
+                         group_size=3)
+    net.save(tmp_path / "n.json")
+    r = lf("verify", "--netlist", str(tmp_path / "n.json"), "--timeout", "0.5", "--build-dir", str(tmp_path / "b"))
+    assert r.returncode == 1, r.stderr
+    assert "NOT PROVEN" in r.stdout and "not a proof" in r.stdout
+    report = json.loads((tmp_path / "b" / "n" / "verify" / "report.json").read_text())
+    assert report["verdict"] == "unknown" and report["proven"] is None
+    fb = report["fallback"]
+    assert fb["passed"] and fb["kind"].startswith("exhaustive") and fb["samples"] >= 2 ** 12
