@@ -140,6 +140,9 @@ def check_structure(design: dict, latency: int, top: str = CORE) -> Structure:
         ctype = cell["type"]
         conns, dirs = cell["connections"], cell.get("port_directions", {})
         if ctype == "$dff":
+            clk = ports.get("clk", {}).get("bits", [])
+            if conns.get("CLK") != clk[:1] or str(cell.get("parameters", {}).get("CLK_POLARITY", "1")).lstrip("0") != "1":
+                problems.append(f"flip-flop {name} is not clocked by the rising edge of clk")
             flops += len(conns["Q"])
             for q, d in zip(conns["Q"], conns["D"]):
                 deps.setdefault(q, []).append((d, 1))

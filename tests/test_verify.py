@@ -272,3 +272,21 @@ def test_unfinished_proof_says_so_and_falls_back_to_exhaustive_simulation(tmp_pa
     assert report["verdict"] == "unknown" and report["proven"] is None
     fb = report["fallback"]
     assert fb["passed"] and fb["kind"].startswith("exhaustive") and fb["samples"] >= 2 ** 12
+
+
+def test_valid_chain_without_reset_is_caught(tmp_path):
+    """Remove the synchronous reset of the valid chains from the generated Verilog: the datapath
+    still matches, but the sequential step finds that out_valid no longer follows the contract."""
+    net = random_netlist(np.random.default_rng(9), layer_widths=(10,), classes=2, group_size=2)
+
+    def no_reset(n, layers_per_stage=None):
+        text, info = core_verilog(n, layers_per_stage=layers_per_stage)
+        patched, count = re.subn(r"if \(rst\) begin\n[^\n]*\n\s*end\n", "", text)
+        assert count >= 1
+        return patched, info
+
+    result = formal.prove(net, tmp_path, layers_per_stage=1, generate=no_reset)
+    assert result["steps"]["datapath"]["outcome"] == "proven"
+    assert result["verdict"] == "not_equivalent"
+    assert result["steps"]["valid"]["outcome"] == "counterexample"
+    assert "out_valid" in result["reason"]
