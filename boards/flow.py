@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import atomic_path, write_json, write_text
+from logicforge.fileio import atomic_path, die_with_parent, write_json, write_text
 
 SYNTH_JSON = "synth.json"
 BITSTREAM = "top.bin"
@@ -97,7 +97,8 @@ def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path) -> float:
     exe = tool_path(tool)
     t0 = time.monotonic()
     with open(log, "w") as fh:
-        proc = subprocess.run([exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run([exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                              preexec_fn=die_with_parent)
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         raise LogicforgeError(f"{tool} failed (exit {proc.returncode}): {first_error(log)} (log: {log})")

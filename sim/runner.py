@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
@@ -24,7 +25,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import atomic_path, write_json, write_text
+from logicforge.fileio import atomic_path, private_name, remove_dead, write_json, write_text
 
 #: The cocotb test module that streams the parity schedule through ``logicnet_core``.
 CORE_TEST_MODULE = "logicforge.sim.core_tb"
@@ -153,6 +154,7 @@ def build(sources: Sequence[str | os.PathLike], toplevel: str, build_dir: str | 
     digest = _build_hash(srcs, toplevel, build_args, f"{cxx_opt} public_all={public_all}")
     if (obj / toplevel).is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
         return False, 0.0
+    remove_dead(build_dir, "obj-old")
 
     runner = get_runner()
     if not public_all:
@@ -163,17 +165,28 @@ def build(sources: Sequence[str | os.PathLike], toplevel: str, build_dir: str | 
     makeflags = (f"{os.environ.get('MAKEFLAGS', '')} OPT_FAST={cxx_opt} OPT_SLOW={cxx_opt} "
                  f"OPT_GLOBAL={cxx_opt}").strip()
     log = build_dir / "build.log"
-    stamp.unlink(missing_ok=True)
+    # Build in a private folder and swap it in when complete: a killed build (whose make and
+    # compilers may run on as orphans) never shares a folder with the next one, and no half-built
+    # model is ever found at obj/. Leftovers of dead builds are removed first.
+    remove_dead(build_dir, "obj-build")
+    tmp = build_dir / private_name("obj-build")
+    shutil.rmtree(tmp, ignore_errors=True)
     start = time.perf_counter()
     try:
         with _environ({"MAKEFLAGS": makeflags}):
-            runner.build(sources=hdl, hdl_toplevel=toplevel, build_dir=obj, build_args=list(build_args),
+            runner.build(sources=hdl, hdl_toplevel=toplevel, build_dir=tmp, build_args=list(build_args),
                          timescale=TIMESCALE, log_file=log)
     except (RuntimeError, SystemExit, OSError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise LogicforgeError(f"Verilator build of {toplevel} failed ({_tail(log) or e}); "
                               f"full log: {log}") from None
     seconds = time.perf_counter() - start
-    write_text(stamp, digest + "\n")
+    write_text(tmp / stamp.name, digest + "\n")
+    old = build_dir / private_name("obj-old")
+    if obj.exists():
+        os.rename(obj, old)
+    os.rename(tmp, obj)
+    shutil.rmtree(old, ignore_errors=True)
     return True, seconds
 
 
@@ -204,9 +217,11 @@ def run_cocotb(sources: Sequence[str | os.PathLike], toplevel: str, test_module:
     built, build_seconds = build(sources, toplevel, build_dir, build_args=build_args,
                                  public_all=public_all, public_ports=public_ports)
     runner = get_runner()
-    xml = build_dir / "results.xml"
+    # This run's own results file: a simulator left running by a killed run cannot write into it.
+    xml, final_xml = build_dir / private_name("results"), build_dir / "results.xml"
+    remove_dead(build_dir, "results")
     log = build_dir / "test.log"
-    xml.unlink(missing_ok=True)
+    final_xml.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
@@ -222,7 +237,8 @@ def run_cocotb(sources: Sequence[str | os.PathLike], toplevel: str, test_module:
         tests, failures, messages = _read_results(xml)
     except LogicforgeError as e:
         raise LogicforgeError(f"{e}; last output: {_tail(log)}; see {log}") from None
-    result = CocotbResult(xml, tests, failures, messages, built, build_seconds, test_seconds)
+    os.replace(xml, final_xml)
+    result = CocotbResult(final_xml, tests, failures, messages, built, build_seconds, test_seconds)
     if check and not result.ok:
         what = messages[0] if messages else "no test ran"
         raise LogicforgeError(f"cocotb {test_module}: {failures} of {tests} tests failed: {what}; see {log}")
@@ -282,7 +298,12 @@ def run_parity(netlist, x_test=None, *, random: int = 10000, layers_per_stage: i
     sched = st.make_schedule(len(x_test), random, latency, rng)
     x_all = np.concatenate([x_test, x_random, gen.random_features(rng, netlist, sched.extra)])
     exp_scores, exp_classes = reference(netlist, x_all)
-    stim_path, obs_path = build_dir / "stimulus.npz", build_dir / "observed.npz"
+    # This run's own stimulus and observation files (see run_cocotb): renamed to their usual names
+    # once read, so a simulator left by a killed run can never feed this run its results.
+    remove_dead(build_dir, "stimulus")
+    remove_dead(build_dir, "observed")
+    stim_path = build_dir / (private_name("stimulus") + ".npz")
+    obs_path = build_dir / (private_name("observed") + ".npz")
     with atomic_path(stim_path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
@@ -308,6 +329,8 @@ def run_parity(netlist, x_test=None, *, random: int = 10000, layers_per_stage: i
         stim = {k: f[k] for k in f.files}
     with np.load(obs_path, allow_pickle=False) as f:
         obs = {k: f[k] for k in f.files}
+    os.replace(stim_path, build_dir / "stimulus.npz")
+    os.replace(obs_path, build_dir / "observed.npz")
     verdict = st.check(stim, obs)
     if verdict["latency_measured"] is not None and verdict["latency_measured"] != latency:
         verdict["ok"] = False
