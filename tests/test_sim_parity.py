@@ -196,7 +196,7 @@ def sim_root(tmp_path_factory):
 @pytest.fixture(scope="module", params=list(CASES))
 def parity(request, sim_root):
     """One Verilator build and parity run per case: (name, netlist, report, sim build dir)."""
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
     name = request.param
     make, lps, n_random = CASES[name]
@@ -255,7 +255,7 @@ def test_cases_exercise_ties_and_constant_classes(parity):
 
 
 def _parity_a(sim_root, **kw):
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
     return run_parity(net_a(), None, random=500, layers_per_stage=1,
                       build_dir=sim_root / "build" / "a_lps1" / "sim", seed=6, **kw)
