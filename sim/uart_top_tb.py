@@ -47,8 +47,10 @@ class Host:
             self.received.append((byte, int(dut.class_leds.value), int(dut.activity.value)))
 
 
-async def start(dut, cfg) -> Host:
-    """Clock, reset, idle line, the UART source and sink, and a running collector."""
+async def start(dut) -> tuple[dict, Host]:
+    """The stimulus file, then clock, reset, idle line, the UART source and sink, and a running
+    collector."""
+    cfg = _load()
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rx.value = 1
     dut.rst.value = 1
@@ -58,7 +60,7 @@ async def start(dut, cfg) -> Host:
     baud = 1e9 / (cfg["divisor"] * CLOCK_NS)
     host = Host(UartSource(dut.rx, baud=baud), UartSink(dut.tx, baud=baud), [])
     cocotb.start_soon(host.collect(dut))
-    return host
+    return cfg, host
 
 
 async def send(host: Host, data) -> None:
@@ -80,10 +82,8 @@ async def wait_replies(dut, cfg, received: list, n: int) -> None:
 @cocotb.test()
 async def request_response(dut):
     """One sample at a time: the reply byte and the LEDs equal the reference class."""
-    cfg = _load()
-    div, mask = cfg["divisor"], (1 << cfg["led_bits"]) - 1
-    host = await start(dut, cfg)
-    received = host.received
+    cfg, host = await start(dut)
+    div, mask, received = cfg["divisor"], (1 << cfg["led_bits"]) - 1, host.received
     activity = int(dut.activity.value)
     for i, (sample, cls) in enumerate(zip(cfg["samples"], cfg["expected"])):
         await send(host, sample)
@@ -101,10 +101,8 @@ async def request_response(dut):
 @cocotb.test()
 async def streaming(dut):
     """Samples sent back to back, without waiting: every reply arrives, in order."""
-    cfg = _load()
-    div = cfg["divisor"]
-    host = await start(dut, cfg)
-    received = host.received
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
     for sample in cfg["samples"]:
         await send(host, sample)
     await wait_replies(dut, cfg, received, len(cfg["samples"]))
@@ -115,10 +113,8 @@ async def streaming(dut):
 @cocotb.test()
 async def resync_after_pause(dut):
     """A partial sample followed by a pause longer than the gap timeout is dropped."""
-    cfg = _load()
-    div = cfg["divisor"]
-    host = await start(dut, cfg)
-    received = host.received
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
     await send(host, cfg["junk"])
     await ClockCycles(dut.clk, cfg["gap_timeout_cycles"] + 20 * div)
     assert not received, "a partial sample produced a reply"
@@ -132,10 +128,8 @@ async def resync_after_pause(dut):
 async def framing_error(dut):
     """A break (``rx`` low through where the stop bit belongs) sets uart_error and drops the
     partial sample; the next sample is classified correctly and clears uart_error."""
-    cfg = _load()
-    div = cfg["divisor"]
-    host = await start(dut, cfg)
-    received = host.received
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
     await send(host, cfg["junk"][:1])  # a good byte: now mid-sample
     dut.rx.value = 0  # the source is idle: hold a break for 13 bit times (start, 8 data, stop, more)
     await ClockCycles(dut.clk, 13 * div)

@@ -21,7 +21,8 @@ caller before ``triton`` is first imported (the tests and ``logicforge triton-ch
 machine without a GPU). This module does not change the environment.
 
 Packed-bit evaluation of a discrete netlist is ``train.triton_packed``; it shares the launch
-helpers below (``check_device``, ``device_guard``, ``block_size``).
+helpers and tile functions below (``check_device``, ``device_guard``, ``block_size``, ``tile``,
+``tile2``, ``load_wires``, ``load4``).
 """
 
 
@@ -79,22 +80,43 @@ def block_size(size: int, cap: int, floor: int = 16) -> int:
 
 
 @triton.jit
-def _forward_kernel(x_ptr, ia_ptr, ib_ptr, coef_ptr, y_ptr, N, B,
-                    BLOCK_N: tl.constexpr, BLOCK_B: tl.constexpr):
-    pid_n = tl.program_id(0)
-    pid_b = tl.program_id(1)
-    offs_n = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_b = pid_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    mn = offs_n < N
-    mb = offs_b < B
-    m = mn[:, None] & mb[None, :]
+def tile(axis: tl.constexpr, size, BLOCK: tl.constexpr):
+    """This program's ``BLOCK`` int64 offsets along grid ``axis``, and their mask ``offsets < size``."""
+    offs = tl.program_id(axis).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    return offs, offs < size
 
+
+@triton.jit
+def tile2(N, B, BLOCK_N: tl.constexpr, BLOCK_B: tl.constexpr):
+    """A (BLOCK_N rows, BLOCK_B columns) tile of grid axes 0 and 1: row offsets, row mask, column
+    offsets, and the tile's 2-D mask."""
+    offs_n, mn = tile(0, N, BLOCK_N)
+    offs_b, mb = tile(1, B, BLOCK_B)
+    return offs_n, mn, offs_b, mn[:, None] & mb[None, :]
+
+
+@triton.jit
+def load_wires(ia_ptr, ib_ptr, offs_n, mn):
+    """The input rows ``ia[n]``, ``ib[n]`` of the gates at ``offs_n``, as int64."""
     ia = tl.load(ia_ptr + offs_n, mask=mn, other=0).to(tl.int64)
     ib = tl.load(ib_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    c0 = tl.load(coef_ptr + offs_n * 4 + 0, mask=mn, other=0.0)
-    c1 = tl.load(coef_ptr + offs_n * 4 + 1, mask=mn, other=0.0)
-    c2 = tl.load(coef_ptr + offs_n * 4 + 2, mask=mn, other=0.0)
-    c3 = tl.load(coef_ptr + offs_n * 4 + 3, mask=mn, other=0.0)
+    return ia, ib
+
+
+@triton.jit
+def load4(ptr, idx, mask, other):
+    """Entries ``4 * idx + k`` for k = 0..3 of a row-major [*, 4] array (coefficients, minterms)."""
+    base = ptr + idx * 4
+    return (tl.load(base + 0, mask=mask, other=other), tl.load(base + 1, mask=mask, other=other),
+            tl.load(base + 2, mask=mask, other=other), tl.load(base + 3, mask=mask, other=other))
+
+
+@triton.jit
+def _forward_kernel(x_ptr, ia_ptr, ib_ptr, coef_ptr, y_ptr, N, B,
+                    BLOCK_N: tl.constexpr, BLOCK_B: tl.constexpr):
+    offs_n, mn, offs_b, m = tile2(N, B, BLOCK_N, BLOCK_B)
+    ia, ib = load_wires(ia_ptr, ib_ptr, offs_n, mn)
+    c0, c1, c2, c3 = load4(coef_ptr, offs_n, mn, 0.0)
 
     a = tl.load(x_ptr + ia[:, None] * B + offs_b[None, :], mask=m, other=0.0)
     b = tl.load(x_ptr + ib[:, None] * B + offs_b[None, :], mask=m, other=0.0)
@@ -107,15 +129,10 @@ def _backward_coef_kernel(x_ptr, ia_ptr, ib_ptr, coef_ptr, g_ptr, part_ptr, gx_p
                           N, B, b_per_split,
                           ATOMIC_GX: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_B: tl.constexpr):
     """part[split, n, :] = batch sums over this split of (g, g*a, g*b, g*a*b); optionally gx atomics."""
-    pid_n = tl.program_id(0)
     pid_s = tl.program_id(1)
-    offs_n = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
-    mn = offs_n < N
-    ia = tl.load(ia_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    ib = tl.load(ib_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    c1 = tl.load(coef_ptr + offs_n * 4 + 1, mask=mn, other=0.0)
-    c2 = tl.load(coef_ptr + offs_n * 4 + 2, mask=mn, other=0.0)
-    c3 = tl.load(coef_ptr + offs_n * 4 + 3, mask=mn, other=0.0)
+    offs_n, mn = tile(0, N, BLOCK_N)
+    ia, ib = load_wires(ia_ptr, ib_ptr, offs_n, mn)
+    _c0, c1, c2, c3 = load4(coef_ptr, offs_n, mn, 0.0)
 
     b_start = pid_s.to(tl.int64) * b_per_split
     b_end = tl.minimum(b_start + b_per_split, B)
@@ -150,9 +167,7 @@ def _backward_x_sorted_kernel(g_ptr, x_ptr, row_ptr, ent_n_ptr, ent_o_ptr, ent_l
                               gx_ptr, B, BLOCK_B: tl.constexpr):
     """gx[i, :] = sum over incidences e of row i: g[n_e, :] * (lin_e + quad_e * x[o_e, :])."""
     i = tl.program_id(0).to(tl.int64)
-    pid_b = tl.program_id(1)
-    offs_b = pid_b.to(tl.int64) * BLOCK_B + tl.arange(0, BLOCK_B)
-    mb = offs_b < B
+    offs_b, mb = tile(1, B, BLOCK_B)
     start = tl.load(row_ptr + i)
     end = tl.load(row_ptr + i + 1)
     acc = tl.zeros((BLOCK_B,), dtype=tl.float32)

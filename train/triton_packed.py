@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 
 from logicforge.netlist import gates, reference
-from logicforge.train.triton_kernels import block_size, check_device, device_guard
+from logicforge.train.triton_kernels import block_size, check_device, device_guard, load4, load_wires, tile, tile2
 
 PACK_BLOCK_N = 32
 PACK_BLOCK_W = 32
@@ -45,36 +45,27 @@ def _or(a, b):
 def _encode_kernel(xt_ptr, feat_ptr, thr_ptr, out_ptr, n, W, BLOCK_W: tl.constexpr):
     """out[i, w] bit j = (x[w*64 + j, feat[i]] >= thr[i]), zero past sample n; xt is [F, n]."""
     i = tl.program_id(0).to(tl.int64)
-    pid_w = tl.program_id(1)
     f = tl.load(feat_ptr + i)
     t = tl.load(thr_ptr + i)
-    offs_w = pid_w.to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
+    offs_w, mw = tile(1, W, BLOCK_W)
     j = tl.arange(0, 64).to(tl.int64)
     s = offs_w[:, None] * 64 + j[None, :]
     ms = s < n
     v = tl.load(xt_ptr + f * n + s, mask=ms, other=0)
     bit = ((v >= t) & ms).to(tl.int64)
     word = tl.reduce(bit << j[None, :], 1, _or)
-    tl.store(out_ptr + i * W + offs_w, word, mask=offs_w < W)
+    tl.store(out_ptr + i * W + offs_w, word, mask=mw)
 
 
 @triton.jit
 def _gate_layer_kernel(in_ptr, op_ptr, ia_ptr, ib_ptr, mt_ptr, out_ptr, N, W,
                        BLOCK_N: tl.constexpr, BLOCK_W: tl.constexpr):
     """out[n, :] = gate op[n] applied bitwise to in[ia[n], :] and in[ib[n], :] (minterm masks mt)."""
-    pid_n = tl.program_id(0)
-    pid_w = tl.program_id(1)
-    offs_n = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_w = pid_w.to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
-    mn = offs_n < N
-    m = mn[:, None] & (offs_w < W)[None, :]
+    offs_n, mn, offs_w, m = tile2(N, W, BLOCK_N, BLOCK_W)
     op = tl.load(op_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    ia = tl.load(ia_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    ib = tl.load(ib_ptr + offs_n, mask=mn, other=0).to(tl.int64)
-    m00 = tl.load(mt_ptr + op * 4 + 0, mask=mn, other=0)[:, None]  # a=0, b=0
-    m01 = tl.load(mt_ptr + op * 4 + 1, mask=mn, other=0)[:, None]  # a=0, b=1
-    m10 = tl.load(mt_ptr + op * 4 + 2, mask=mn, other=0)[:, None]  # a=1, b=0
-    m11 = tl.load(mt_ptr + op * 4 + 3, mask=mn, other=0)[:, None]  # a=1, b=1
+    ia, ib = load_wires(ia_ptr, ib_ptr, offs_n, mn)
+    m00, m01, m10, m11 = load4(mt_ptr, op, mn, 0)  # minterms (a, b) = (0, 0), (0, 1), (1, 0), (1, 1)
+    m00, m01, m10, m11 = m00[:, None], m01[:, None], m10[:, None], m11[:, None]
     a = tl.load(in_ptr + ia[:, None] * W + offs_w[None, :], mask=m, other=0)
     b = tl.load(in_ptr + ib[:, None] * W + offs_w[None, :], mask=m, other=0)
     na = ~a
@@ -86,9 +77,7 @@ def _gate_layer_kernel(in_ptr, op_ptr, ia_ptr, ib_ptr, mt_ptr, out_ptr, N, W,
 @triton.jit
 def _score_kernel(words_ptr, scores_ptr, classes_ptr, n, W, K, G, BLOCK_W: tl.constexpr):
     """scores[s, k] = popcount over rows k*G .. k*G+G-1 of sample s; classes[s] = first argmax."""
-    pid_w = tl.program_id(0)
-    offs_w = pid_w.to(tl.int64) * BLOCK_W + tl.arange(0, BLOCK_W)
-    mw = offs_w < W
+    offs_w, mw = tile(0, W, BLOCK_W)
     j = tl.arange(0, 64).to(tl.int64)
     s = offs_w[:, None] * 64 + j[None, :]
     ms = s < n
