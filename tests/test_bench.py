@@ -65,6 +65,7 @@ def test_results_json_structure(tmp_path, monkeypatch, capsys):
     assert "ms/step" in out and "samples/s" in out and "cpu speedup" in out
 
 
+@pytest.mark.slow  # two fresh interpreters that import torch and measure: ~20 s on a busy machine
 def test_worker_subprocess_protocol():
     res = bench._in_subprocess({"kind": "train", "impl": "torch", "mode": "gumbel", "device": "cpu",
                                 "steps": 1, "warmup": 0, "threads": 1, **TINY})

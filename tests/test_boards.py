@@ -242,6 +242,7 @@ def test_check_verdicts():
 # -- the real tools (YoWASP) ----------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_and_bitstream_icebreaker(small_net_file, tmp_path, capsys):
     """synth through the CLI, then bitstream reusing the placed design; the .bin is an iCE40 image."""
     rc = cli.main(["synth", "--board", "icebreaker", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])
@@ -271,6 +272,7 @@ def flow_netlist(path):
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_generic_core_only(small_net, tmp_path):
     r = flow.synth(small_net, "generic", tmp_path, log=lambda _m: None)
     assert r["luts"] > 0 and r["ffs"] > 0
@@ -304,6 +306,7 @@ def _fake_nextpnr(tmp_path, monkeypatch, mode):
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monkeypatch, capsys):
     """nextpnr's placement failure becomes fits=false and a one-line error naming the LC counts."""
     _fake_nextpnr(tmp_path, monkeypatch, "overfull")
@@ -316,6 +319,7 @@ def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_reports_missed_timing(small_net_file, tmp_path, monkeypatch, capsys):
     _fake_nextpnr(tmp_path, monkeypatch, "slow")
     rc = cli.main(["synth", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])
