@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import atomic_path, write_json, write_text
+from logicforge.fileio import write_text
 
 #: Verilator options. The generated designs are wide, flat and warning-prone (unused bits).
 DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",

@@ -19,7 +19,7 @@ import pytest
 
 from logicforge.errors import LogicforgeError
 from logicforge.netlist import gates, reference
-from logicforge.netlist.generate import random_features, random_netlist
+from logicforge.netlist.generate import random_netlist
 from logicforge.sim import stimulus as st
 
 
