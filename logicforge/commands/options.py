@@ -9,7 +9,7 @@
 * :func:`at_least` and :func:`positive`: the numeric checks, as one-line ``LogicforgeError``\\ s
   (exit status 2), never argparse's two-line usage errors.
 
-Nothing heavy is imported here: ``configure`` of every command runs on ``logicforge --help``.
+Nothing heavy is imported here: a command's ``configure`` runs for ``logicforge <command> --help``.
 """
 
 from __future__ import annotations
