@@ -14,10 +14,10 @@ NETLIST ?=
 ARGS    ?=
 SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 
-.PHONY: setup train predict passes verilog sim synth bitstream program demo bench test clean help
+.PHONY: setup train passes verilog sim synth bitstream program demo bench test test-fast clean help
 
 help:
-	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test"
+	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(LF) bench $(ARGS)
 
+# The full suite (what CI runs).
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(ARGS)
+
+# The inner loop: no Verilator builds, no synthesis, no long training (pytest markers, pyproject.toml).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not verilator and not synth" $(ARGS)
 
 clean:
 	rm -rf build runs/default bench/results.json

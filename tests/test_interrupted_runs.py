@@ -181,6 +181,7 @@ def _small_netlist(tmp_path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_killed_sim_then_rerun(tmp_path):
     """SIGTERM and then SIGKILL while Verilator builds; the next `sim` builds afresh and passes."""
     netlist = _small_netlist(tmp_path)
@@ -206,6 +207,7 @@ def test_killed_sim_then_rerun(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_killed_synth_then_bitstream(tmp_path):
     """SIGTERM in yosys and SIGKILL in nextpnr; `bitstream` then synthesises again, never reusing."""
     netlist = _small_netlist(tmp_path)
