@@ -64,6 +64,7 @@ def events_strategy(div: int, gap: int):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 @settings(max_examples=EXAMPLES)
 @given(data=hs.data())
 def test_fuzz_uart_stream(top, data):

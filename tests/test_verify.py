@@ -81,6 +81,7 @@ def _random_cases():
     return cases
 
 
+@pytest.mark.synth  # 20 yosys proofs, about a minute
 def test_verify_proves_random_netlists(tmp_path):
     """verify proves 20 random netlists; together they cover every op, G = 1 with K = 2, ties,
     unused inputs and layers_per_stage 1, 2 and 3."""
@@ -197,6 +198,7 @@ def test_mutated_netlist_on_the_hdl_side_is_caught(tmp_path, mutation):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_mutated_verilog_counterexample_replays_in_predict_and_verilator(tmp_path):
     """Swap two gate inputs in the netlist the HDL side is generated from and check the written
     core.v with the command line: verify exits 2 with one line, writes counterexample.npy;
@@ -257,6 +259,7 @@ def test_verify_bad_arguments(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_unfinished_proof_says_so_and_falls_back_to_exhaustive_simulation(tmp_path):
     """With a time limit too short for the proof, verify exits 1, claims nothing, and simulates
     all 2^12 inputs of a small netlist in Verilator instead."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from logicforge import source
+from logicforge.commands import options
 
 DEFAULT_TIMEOUT_S = 600
 DEFAULT_FALLBACK_RANDOM = 10000
@@ -20,11 +21,9 @@ EXHAUSTIVE_BITS = 16
 
 
 def configure(p) -> None:
-    source.add_arguments(p)
-    p.add_argument("--board", default="generic",
-                   help="board whose core is checked (default generic; every board embeds the same core)")
-    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
-                   help="gate levels per pipeline stage of the core to check (default: the generator's)")
+    options.add_source(p)
+    options.add_board(p, default="generic")  # every board embeds the same core
+    options.add_layers_per_stage(p)
     p.add_argument("--core", metavar="FILE.v",
                    help="check this logicnet_core Verilog (e.g. an edited core.v) instead of generating it")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
@@ -43,10 +42,9 @@ def run(args) -> int:
     from logicforge.hdl import pipeline
     from logicforge.sim import formal
 
-    if args.timeout <= 0:
-        raise LogicforgeError(f"--timeout must be positive, got {args.timeout}")
-    if args.fallback_random < 0:
-        raise LogicforgeError(f"--fallback-random must be >= 0, got {args.fallback_random}")
+    options.positive(args, "timeout")
+    options.at_least(args, "fallback_random", 0)
+    options.check_layers_per_stage(args)
     lps = pipeline.check_layers_per_stage(args.layers_per_stage)
     board = get_board(args.board)
     core_text = None
@@ -119,7 +117,7 @@ def _fallback(net, args, lps, core_text, out) -> dict:
     import numpy as np
 
     from logicforge.hdl.verilog import core_verilog
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
     bits = net.features * net.feature_width
     if bits <= EXHAUSTIVE_BITS:
