@@ -445,7 +445,8 @@ def prove(net: Netlist, workdir: str | Path, *, layers_per_stage: int | None = N
     # step 3: the valid chain, sequential from an unknown state
     say("verify: valid chain, bounded from an arbitrary initial state")
     steps = latency + 1
-    script = (f"read_verilog core.v valid_miter.v\nhierarchy -top {VALID_MITER}\nproc\nflatten\nopt_clean\n"
+    script = (f"read_verilog core.v valid_miter.v\nhierarchy -top {VALID_MITER}\nproc\nflatten\n"
+              f"setattr -unset init w:*\nopt_clean\n"
               f"sat -seq {steps} -prove-skip {latency} -set-init-undef -set-def-inputs -enable_undef "
               f"-prove trigger 0 -show-inputs\n")
     try:
