@@ -32,26 +32,50 @@ def _args(tmp_path, **kw):
 
 
 def test_results_json_structure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "_in_subprocess",  # in-process: the subprocess protocol is tested below
-                        lambda spec: (bench.measure_eval if spec["kind"] == "eval" else bench.measure)(spec))
+    monkeypatch.setattr(bench, "_in_subprocess", bench.measure_any)  # in-process: the protocol is tested below
     assert bench.run(_args(tmp_path)) == 0
     res = json.loads((tmp_path / "bench" / "results.json").read_text())
     impls = [(e["impl"], e["mode"]) for e in res["measurements"]]
     ours = ("cpp", "torch") if cpu_kernel.available() else ("torch",)
-    assert impls == [(i, m) for m in ("gumbel", "softmax") for i in ("naive", *ours)]
+    tlx = () if isinstance(bench.import_torchlogix(), str) else ("torchlogix",)
+    assert impls == [(i, m) for m in ("gumbel", "softmax") for i in ("naive", *ours, *tlx)]
+    (peak,) = res["peak"]
+    assert peak["threads"] == 1 and peak["gflops"] > 0 and peak["gbytes_per_s"] > 0
     for e in res["measurements"]:
         assert TRAIN_KEYS <= set(e), e
         assert e["device"] == "cpu" and e["layers"] == 2 and e["width"] == 40 and e["gates"] == 80
         assert e["ms_per_step"] > 0 and e["peak_total_mb"] > 0
+        assert len(e["rounds_ms"]) == 2 and e["ms_per_step"] == min(e["rounds_ms"])  # best of --rounds 2
+        work = bench.step_work(2, 40, 16, 24, 10, e["mode"])
+        floor = max(work["gflop"] / peak["gflops"], work["mbytes"] / 1e3 / peak["gbytes_per_s"]) * 1e3
+        assert e["floor_ms"] == pytest.approx(floor, rel=1e-2, abs=1e-3)
+    if tlx:
+        for mode in ("gumbel", "softmax"):
+            slow = next(e["ms_per_step"] for e in res["measurements"] if e["impl"] == "torchlogix" and e["mode"] == mode)
+            best = min(e["ms_per_step"] for e in res["measurements"] if e["impl"] in ours and e["mode"] == mode)
+            assert res[f"cpu_speedup_vs_torchlogix_{mode}"] == pytest.approx(slow / best, rel=0.01)
+    else:
+        assert any(n.startswith("cpu torchlogix: skipped (") for n in res["notes"])
     for mode in ("gumbel", "softmax"):
         naive = next(e["ms_per_step"] for e in res["measurements"] if e["impl"] == "naive" and e["mode"] == mode)
-        best = min(e["ms_per_step"] for e in res["measurements"] if e["impl"] != "naive" and e["mode"] == mode)
+        best = min(e["ms_per_step"] for e in res["measurements"] if e["impl"] in ours and e["mode"] == mode)
         assert res[f"cpu_speedup_{mode}"] == pytest.approx(naive / best, rel=0.01)
     (ev,) = res["eval"]
     assert ev["impl"] == "reference_numpy" and ev["samples_per_s"] > 0 and ev["gates"] == 80
     assert res["threads"] == 1 and res["command"].startswith("logicforge bench")
     out = capsys.readouterr().out
     assert "ms/step" in out and "samples/s" in out and "cpu speedup" in out
+
+
+def test_step_work_counts_the_backward_multiply_adds():
+    """6 x 8000, batch 256: 12 flops per gate and sample (8 without input gradients in the first layer)."""
+    g = bench.step_work(6, 8000, 256, 1568, 10, "gumbel")
+    gs = 48_000 * 256
+    per_gate = 48_000 * (40 + 16 * 12 + 16 * 40)
+    assert g["gflop"] * 1e9 == pytest.approx(12 * gs - 4 * 8000 * 256 + per_gate)
+    s = bench.step_work(6, 8000, 256, 1568, 10, "softmax")
+    assert s["gflop"] * 1e9 == pytest.approx(18 * gs - 4 * 8000 * 256 + 48_000 * (40 + 16 * 12))
+    assert s["mbytes"] * 1e6 == pytest.approx(g["mbytes"] * 1e6 + 8 * gs)  # the float activations
 
 
 def test_worker_subprocess_protocol():
