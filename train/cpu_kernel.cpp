@@ -34,6 +34,54 @@ struct BitTable {
 };
 const BitTable kBits;
 
+#if defined(__AVX2__)
+inline __m256i fmix32v(__m256i x) {
+  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85EBCA6Bu)));
+  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 13));
+  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0xC2B2AE35u)));
+  return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+}
+// Horizontal max / sum of 8 lanes, broadcast to every lane.
+inline __m256 hmax8(__m256 v) {
+  v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_max_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_max_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+inline __m256 hsum8(__m256 v) {
+  v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_add_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_add_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+inline float first(__m256 v) { return _mm256_cvtss_f32(v); }
+// Natural log of positive, normal floats (Cephes' logf polynomial, about 1 ulp; no special cases):
+// x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log x = e * ln 2 + log m. Used for the Gumbel noise only.
+inline __m256 log8_fast(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256i xi = _mm256_castps_si256(x);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(126)));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007FFFFF)),
+                                                 _mm256_set1_epi32(0x3F000000)));  // [0.5, 1)
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(one, small));
+  m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(m, small)), one);  // m - 1 (or 2m - 1)
+  const __m256 z = _mm256_mul_ps(m, m);
+  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174e-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(m, y));
+}
+#endif
+
 // Byte k of a packed row: bit t is (row[8k + t] != 0), for the 8 floats at row + 8k.
 inline uint8_t pack8(const float* v) {
 #if defined(__AVX__)
@@ -75,6 +123,13 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch
     for (int64_t n = lo; n < hi; ++n) {
       const float* a = xp + ap[n] * B;
       const float* b = xp + bp[n] * B;
+#if defined(__AVX2__)
+      if (n + 2 < hi) {  // the input rows come in random order: fetch the gate after next's ahead of time
+        const char* pa = reinterpret_cast<const char*>(xp + ap[n + 2] * B);
+        const char* pb = reinterpret_cast<const char*>(xp + bp[n + 2] * B);
+        for (int64_t off = 0; off < 4 * B; off += 64) _mm_prefetch(pa + off, _MM_HINT_T0), _mm_prefetch(pb + off, _MM_HINT_T0);
+      }
+#endif
       const float c0 = cp[4 * n], c1 = cp[4 * n + 1], c2 = cp[4 * n + 2], c3 = cp[4 * n + 3];
       float* out = yp + n * B;
 #pragma omp simd
@@ -84,54 +139,87 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch
   return y;
 }
 
+// The four coefficient sums of one gate over real-valued rows a and b (B floats each) and, if out is
+// given, out += g * (lin + c3 * b). Two sets of accumulators, so consecutive chunks do not wait on adds.
+inline void gate_float(const float* a, const float* b, const float* gn, int64_t B, float c3, float* out, float lin,
+                       float* s) {
+  float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+  int64_t j = 0;
+#if defined(__AVX2__)
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+  const __m256 vl = _mm256_set1_ps(lin), vc = _mm256_set1_ps(c3);
+  auto chunk = [&](int64_t q, __m256& a0, __m256& a1, __m256& a2, __m256& a3) {
+    const __m256 gv = _mm256_loadu_ps(gn + q), av = _mm256_loadu_ps(a + q), bv = _mm256_loadu_ps(b + q);
+    const __m256 ga = _mm256_mul_ps(gv, av);
+    a0 = _mm256_add_ps(a0, gv);
+    a1 = _mm256_add_ps(a1, ga);
+    a2 = _mm256_fmadd_ps(gv, bv, a2);
+    a3 = _mm256_fmadd_ps(ga, bv, a3);
+    if (out) _mm256_storeu_ps(out + q, _mm256_fmadd_ps(gv, _mm256_fmadd_ps(vc, bv, vl), _mm256_loadu_ps(out + q)));
+  };
+  for (; j + 16 <= B; j += 16) chunk(j, s0, s1, s2, s3), chunk(j + 8, t0, t1, t2, t3);
+  if (j + 8 <= B) chunk(j, s0, s1, s2, s3), j += 8;
+  r0 = first(hsum8(_mm256_add_ps(s0, t0))), r1 = first(hsum8(_mm256_add_ps(s1, t1)));
+  r2 = first(hsum8(_mm256_add_ps(s2, t2))), r3 = first(hsum8(_mm256_add_ps(s3, t3)));
+#endif
+  for (; j < B; ++j) {
+    const float ga = gn[j] * a[j];
+    r0 += gn[j], r1 += ga, r2 += gn[j] * b[j], r3 += ga * b[j];
+    if (out) out[j] += gn[j] * (lin + c3 * b[j]);
+  }
+  s[0] = r0, s[1] = r1, s[2] = r2, s[3] = r3;
+}
+
+// Backward over real-valued x: one gather pass over the consumers of each input row (CSR): row ia[n]
+// accumulates g*(c1 + c3*b) and, while g[n] is in cache, yields the four sums of dL/dcoef[n]; row ib[n]
+// accumulates g*(c2 + c3*a). Gradient rows of upcoming consumers are prefetched. With need_gx false
+// only the sums are computed (one pass over the gates) and gx is returned empty.
 std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch::Tensor coef,
-                                    torch::Tensor g) {
+                                    torch::Tensor g, bool need_gx) {
   check(x, ia, ib, coef);
   TORCH_CHECK(g.is_contiguous() && g.scalar_type() == torch::kFloat32, "g: float32 contiguous");
   const int64_t N = ia.size(0), B = x.size(1), in_dim = x.size(0);
+  TORCH_CHECK(g.dim() == 2 && g.size(0) == N && g.size(1) == B, "g: [N, B]");
   auto gcoef = torch::empty({N, 4}, coef.options());
-  auto gx = torch::zeros_like(x);
   const float* xp = x.data_ptr<float>();
   const int64_t* ap = ia.data_ptr<int64_t>();
   const int64_t* bp = ib.data_ptr<int64_t>();
   const float* cp = coef.data_ptr<float>();
   const float* gp = g.data_ptr<float>();
   float* gcp = gcoef.data_ptr<float>();
+  if (!need_gx) {
+    at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n)
+        gate_float(xp + ap[n] * B, xp + bp[n] * B, gp + n * B, B, cp[4 * n + 3], nullptr, 0.0f, gcp + 4 * n);
+    });
+    return {torch::empty({0}, coef.options()), gcoef};
+  }
+  auto gx = torch::empty_like(x);
   float* gxp = gx.data_ptr<float>();
-
-  // dL/dcoef: four batch sums per gate.
-  at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) {
-      const float* a = xp + ap[n] * B;
-      const float* b = xp + bp[n] * B;
-      const float* gn = gp + n * B;
-      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-      for (int64_t j = 0; j < B; ++j) {
-        const float ga = gn[j] * a[j];
-        s0 += gn[j];
-        s1 += ga;
-        s2 += gn[j] * b[j];
-        s3 += ga * b[j];
-      }
-      gcp[4 * n] = s0, gcp[4 * n + 1] = s1, gcp[4 * n + 2] = s2, gcp[4 * n + 3] = s3;
-    }
-  });
-
-  // dL/dx: gather form. Each input row sums over the gates that read it (CSR of consumers), so
-  // threads own disjoint rows and need no atomics.
   const Consumers cons(ap, bp, N, in_dim);
   const std::vector<int64_t>& start = cons.start;
   const std::vector<int64_t>& users = cons.users;
+  const int64_t n_users = static_cast<int64_t>(users.size()), prefetch = 2;
   at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       float* out = gxp + r * B;
+      std::fill(out, out + B, 0.0f);
       for (int64_t k = start[r]; k < start[r + 1]; ++k) {
         const int64_t n = users[k] >> 1;
-        const bool is_b = users[k] & 1;
-        const float* other = xp + (is_b ? ap[n] : bp[n]) * B;  // the gate's other input
-        const float lin = is_b ? cp[4 * n + 2] : cp[4 * n + 1];
-        const float c3 = cp[4 * n + 3];
+#if defined(__AVX2__)
+        if (k + prefetch < n_users) {
+          const int64_t m = users[k + prefetch] >> 1;
+          const char* grow = reinterpret_cast<const char*>(gp + m * B);
+          const char* orow = reinterpret_cast<const char*>(xp + ((users[k + prefetch] & 1) ? ap[m] : bp[m]) * B);
+          for (int64_t off = 0; off < 4 * B; off += 64) _mm_prefetch(grow + off, _MM_HINT_T0), _mm_prefetch(orow + off, _MM_HINT_T0);
+        }
+#endif
+        if (!(users[k] & 1)) {  // input a: the other input is b, and this gate's sums are ours
+          gate_float(xp + r * B, xp + bp[n] * B, gp + n * B, B, cp[4 * n + 3], out, cp[4 * n + 1], gcp + 4 * n);
+          continue;
+        }
+        const float* other = xp + ap[n] * B;  // input b: the other input is a
+        const float lin = cp[4 * n + 2], c3 = cp[4 * n + 3];
         const float* gn = gp + n * B;
 #pragma omp simd
         for (int64_t j = 0; j < B; ++j) out[j] += gn[j] * (lin + c3 * other[j]);
@@ -319,27 +407,6 @@ inline uint32_t fmix32(uint32_t x) {
 
 constexpr int kOps = 16;
 
-#if defined(__AVX2__)
-inline __m256i fmix32v(__m256i x) {
-  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
-  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0x85EBCA6Bu)));
-  x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 13));
-  x = _mm256_mullo_epi32(x, _mm256_set1_epi32(static_cast<int>(0xC2B2AE35u)));
-  return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
-}
-// Horizontal max / sum of 8 lanes, broadcast to every lane.
-inline __m256 hmax8(__m256 v) {
-  v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
-  v = _mm256_max_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm256_max_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-inline __m256 hsum8(__m256 v) {
-  v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
-  v = _mm256_add_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm256_add_ps(v, _mm256_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-}
-inline float first(__m256 v) { return _mm256_cvtss_f32(v); }
-#endif
 
 void check_rows16(const torch::Tensor& t, const char* what) {
   TORCH_CHECK(t.dim() == 2 && t.size(1) == kOps && t.is_contiguous() && t.scalar_type() == torch::kFloat32,
@@ -356,7 +423,7 @@ void check_coeffs(const torch::Tensor& c) {
 // Standard Gumbel samples [rows, 16] from a counter-based hash (see functional.hashed_gumbel, the
 // definition): element i gets h = fmix32(fmix32(i ^ k1) + k2), u = ((h >> 9) + 0.5) * 2^-23 (strictly
 // inside (0, 1), exact in float32) and g = -log(-log(u)).
-torch::Tensor gumbel_noise(int64_t rows, int64_t k1, int64_t k2) {
+torch::Tensor gumbel_noise(int64_t rows, int64_t k1, int64_t k2, bool fast_log) {
   TORCH_CHECK(rows >= 0 && rows * kOps < (int64_t(1) << 32), "gumbel_noise: rows out of range");
   auto out = torch::empty({rows, kOps}, torch::dtype(torch::kFloat32));
   float* op = out.data_ptr<float>();
@@ -367,12 +434,13 @@ torch::Tensor gumbel_noise(int64_t rows, int64_t k1, int64_t k2) {
     const __m256i va = _mm256_set1_epi32(static_cast<int>(a)), vb = _mm256_set1_epi32(static_cast<int>(b));
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(1.0f / 8388608.0f);
+    auto log_u = [fast_log](__m256 v) { return fast_log ? log8_fast(v) : Sleef_logf8_u10(v); };
     for (int64_t c = lo; c < hi; ++c) {
       const __m256i i = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(8 * c)), lane);
       const __m256i h = fmix32v(_mm256_add_epi32(fmix32v(_mm256_xor_si256(i, va)), vb));
       const __m256 u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(h, 9)), half), scale);
-      const __m256 e = _mm256_xor_ps(Sleef_logf8_u10(u), sign);  // -log(u) > 0
-      _mm256_storeu_ps(op + 8 * c, _mm256_xor_ps(Sleef_logf8_u10(e), sign));
+      const __m256 e = _mm256_xor_ps(log_u(u), sign);  // -log(u) > 0
+      _mm256_storeu_ps(op + 8 * c, _mm256_xor_ps(log_u(e), sign));
     }
 #else
     alignas(32) float u[8], l[8];

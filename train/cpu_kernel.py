@@ -65,9 +65,10 @@ def forward(x, ia, ib, coef):
     return module().forward(x, ia, ib, coef.contiguous())
 
 
-def backward(x, ia, ib, coef, g):
-    gx, gcoef = module().backward(x, ia, ib, coef.contiguous(), g)
-    return gx, gcoef
+def backward(x, ia, ib, coef, g, *, need_gx=True):
+    """(gx or None, gcoef) over real-valued x; with ``need_gx`` False only gcoef is computed."""
+    gx, gcoef = module().backward(x, ia, ib, coef.contiguous(), g, need_gx)
+    return (gx if need_gx else None), gcoef
 
 
 def backward_bits(packed, n, ia, ib, coef, g, *, need_gx=True):
@@ -82,9 +83,13 @@ def backward_bits(packed, n, ia, ib, coef, g, *, need_gx=True):
 
 # -- gate coefficients, Gumbel noise and the whole-network packed pass (gumbel mode) ---------------
 
-def gumbel_noise(rows, k1, k2):
-    """Standard Gumbel samples [rows, 16] of ``functional.hashed_gumbel`` for the key (k1, k2)."""
-    return module().gumbel_noise(rows, k1, k2)
+def gumbel_noise(rows, k1, k2, *, fast_log=True):
+    """Standard Gumbel samples [rows, 16] of ``functional.hashed_gumbel`` for the key (k1, k2).
+
+    ``fast_log``: a short polynomial log (about 1 ulp) instead of SLEEF's; either rounds the last bit
+    differently from ``torch.log`` now and then.
+    """
+    return module().gumbel_noise(rows, k1, k2, fast_log)
 
 
 def gumbel_coef(logits, noise, temperature, coeffs):

@@ -300,6 +300,11 @@ class LogicLayerFunction(torch.autograd.Function):
                                                  need_gx=ctx.needs_input_grad[0])
             return gx, None, None, gcoef, None, None
         x = _packer(ctx.backend)[1](saved, ctx.n) if ctx.binary else saved
+        if ctx.backend == "cpp":
+            from logicforge.train import cpu_kernel
+
+            gx, gcoef = cpu_kernel.backward(x, ia, ib, coef, g.contiguous(), need_gx=ctx.needs_input_grad[0])
+            return gx, None, None, gcoef, None, None
         _, bwd = _kernels(ctx.backend)
         gx, gcoef = bwd(x, ia, ib, coef, g.contiguous())
         return gx, None, None, gcoef, None, None
