@@ -91,7 +91,7 @@ def layer_noise(layers, noise_seed: int | None):
     if noise_seed is None:
         return [gumbel_noise(layer.logits.shape, device=device) for layer in layers]
     keys = [noise_key(noise_seed, i) for i in range(len(layers))]
-    if device.type == "cpu" and getattr(layers[0], "backend", "auto") in ("auto", "cpp"):
+    if device.type == "cpu":  # every backend: the C++ draw is much cheaper than the torch ops below
         from logicforge.train import cpu_kernel
 
         if cpu_kernel.available():
