@@ -1,6 +1,6 @@
 """Synthesis, place-and-route and packing with yosys, nextpnr-ice40 and icepack (YoWASP builds).
 
-Library entry points (the ``synth``/``bitstream``/``program`` commands and ``demo`` use these):
+Library entry points (the ``synth``/``bitstream``/``program`` commands, ``demo`` and ``measure`` use these):
 
 * :func:`synth` -- board top (or, for ``generic``, the core alone) through ``synth_ice40`` and, for a
   real board, ``nextpnr-ice40``; writes and returns ``synth.json``.
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import atomic_path, write_json, write_text
+from logicforge.fileio import atomic_path, die_with_parent, write_json, write_text
 
 SYNTH_JSON = "synth.json"
 BITSTREAM = "top.bin"
@@ -37,39 +37,6 @@ TOOLS = {
     "icepack": ("ICEPACK", "yowasp-icepack", "icepack"),
 }
 _FIRST_RUN_NOTE = "the first YoWASP run of a tool compiles it (30-60 s), later runs are cached"
-
-
-# -- command-line arguments shared by synth, bitstream and program --------------------------------
-
-def add_arguments(p, *, default_board: str = "icebreaker") -> None:
-    """--board, the netlist source (--run/--netlist/--build-dir) and the top's options."""
-    from logicforge import source
-
-    p.add_argument("--board", default=default_board,
-                   help=f"target board (default {default_board}); known: generic, icebreaker")
-    source.add_arguments(p)
-    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                   help="system clock: 12 = the oscillator (default), 16-275 = the PLL")
-    p.add_argument("--baud", type=int, default=None, metavar="RATE", help="UART baud rate (default 115200)")
-    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
-                   help="gate levels per pipeline stage of the core (default: the measured default)")
-
-
-def load_args(args):
-    """(board, netlist, design name, outdir) for parsed ``add_arguments`` options; fails fast on a
-    bad board name or option before loading anything heavy."""
-    from logicforge import source
-    from logicforge.boards.registry import get_board
-
-    board = get_board(args.board)
-    if args.clock_mhz is not None and not args.clock_mhz > 0:
-        raise LogicforgeError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
-    if args.baud is not None and args.baud <= 0:
-        raise LogicforgeError(f"--baud must be positive, got {args.baud}")
-    if args.layers_per_stage is not None and args.layers_per_stage < 1:
-        raise LogicforgeError(f"--layers-per-stage must be >= 1, got {args.layers_per_stage}")
-    net, name = source.load(args)
-    return board, net, name, source.build_dir(args, board.name)
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -97,7 +64,8 @@ def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path) -> float:
     exe = tool_path(tool)
     t0 = time.monotonic()
     with open(log, "w") as fh:
-        proc = subprocess.run([exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run([exe, *args], cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                              preexec_fn=die_with_parent)
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         raise LogicforgeError(f"{tool} failed (exit {proc.returncode}): {first_error(log)} (log: {log})")
@@ -169,7 +137,7 @@ _LC_USE = re.compile(r"ICESTORM_LC:\s*(\d+)\s*/\s*(\d+)")
 
 # -- flow ------------------------------------------------------------------------------------------
 
-def _yosys(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u") -> tuple[dict, float]:
+def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u") -> tuple[dict, float]:
     """Run synth_ice40 in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
     their working directory). Outputs go to ``synth/``."""
     script = [f"read_verilog {s}" for s in sources]
@@ -230,7 +198,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     clock = info["clock_mhz"]
 
     log(f"synth: yosys synth_ice40 ({_FIRST_RUN_NOTE}) ...")
-    stats, yosys_s = _yosys([board.top_file], board.top_module, outdir)
+    stats, yosys_s = yosys_synth([board.top_file], board.top_module, outdir)
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
                            device=board.device, clock_mhz=clock, lcs_available=board.lcs_available,
                            nextpnr_log=None, clocks={}, top=info,
@@ -285,7 +253,7 @@ def _synth_core_only(netlist, board, outdir: Path, work: Path, *, layers_per_sta
     write_text(work / "core.v", text)
     gen_seconds = time.monotonic() - t0
     log(f"synth: yosys synth_ice40 of the core alone ({_FIRST_RUN_NOTE}) ...")
-    stats, yosys_s = _yosys([f"{WORK}/core.v"], None, outdir)
+    stats, yosys_s = yosys_synth([f"{WORK}/core.v"], None, outdir)
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work)
     result.update({
         "core": {k: info.get(k) for k in ("latency_cycles", "score_width", "layers_per_stage",

@@ -82,13 +82,10 @@ class ICEBreakerTop(Elaboratable):
 
 class ICEBreaker(Board):
     name = "icebreaker"
-    description = "1BitSquared iCEBreaker, iCE40UP5K-SG48: UART classifier top, LEDs, 12 MHz / PLL"
     has_top = True
     device = "iCE40UP5K-SG48"
-    nextpnr_family = "ice40"
     nextpnr_args = ("--up5k", "--package", "sg48")
     lcs_available = 5280
-    default_clock_mhz = OSC_MHZ
     top_module = "top"
     top_file = "top.v"
     constraints_file = PCF_FILE

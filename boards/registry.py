@@ -23,17 +23,14 @@ class Board:
     """What every board provides. Subclasses set the class attributes and override ``write_top``."""
 
     name: str = ""
-    description: str = ""
     #: Whether the board has a top level, constraints and a bitstream (False: the core alone).
     has_top: bool = False
-    #: nextpnr family (``ice40``) and device arguments, for boards with a top.
-    nextpnr_family: str | None = None
+    #: nextpnr-ice40 device arguments, for boards with a top.
     nextpnr_args: tuple[str, ...] = ()
     #: The FPGA part (None for ``generic``).
     device: str | None = None
     #: Logic cells of the device (None for ``generic``).
     lcs_available: int | None = None
-    default_clock_mhz: float | None = None
     top_module: str = "top"
     top_file: str = "top.v"
     constraints_file: str | None = None
@@ -55,7 +52,6 @@ class GenericBoard(Board):
     yosys alone (no place-and-route: the core's ports outnumber any iCE40 package's pins)."""
 
     name = "generic"
-    description = "the core alone (core.v); synth = yosys synth_ice40 utilisation, no place-and-route"
 
 
 def board_names() -> list[str]:

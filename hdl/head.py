@@ -43,7 +43,7 @@ class ClassifierHead(wiring.Component):
       * ``out_valid``, ``out_scores`` (K*S, class 0 in the least significant bits, S =
         ``score_width(G)``), ``out_class``: the smallest k with the maximal score.
 
-    Latency ``pipeline.popcount_stages(G, p) + pipeline.argmax_levels(K)`` cycles (p =
+    Latency ``pipeline.head_latency(G, K, p)`` cycles (p =
     ``popcount_levels_per_stage``), one sample per clock. The popcount is a level of 4-bit LUT
     compressors, then a pairwise adder tree; a register follows every p of those levels and every
     argmax level; scores are delayed to stay aligned with the class. Only the valid chain is
@@ -55,8 +55,7 @@ class ClassifierHead(wiring.Component):
         self.group_size = int(group_size)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         self.score_width = score_width(group_size)
-        self.latency = (pipeline.popcount_stages(group_size, self.popcount_levels_per_stage)
-                        + pipeline.argmax_levels(classes))
+        self.latency = pipeline.head_latency(group_size, classes, self.popcount_levels_per_stage)
         super().__init__({
             "in_valid": In(1),
             "in_bits": In(self.classes * self.group_size),
@@ -85,7 +84,7 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
     per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
     P = pipeline.popcount_levels(G)
     A = pipeline.argmax_levels(K)
-    lat = pipeline.popcount_stages(G, per_stage) + A
+    lat = pipeline.head_latency(G, K, per_stage)
 
     # valid chain (the only reset registers)
     if lat:

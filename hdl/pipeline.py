@@ -72,6 +72,11 @@ def argmax_levels(classes: int) -> int:
     return (int(classes) - 1).bit_length()
 
 
+def head_latency(group_size: int, classes: int, popcount_levels_per_stage: int) -> int:
+    """Cycles of the classifier head: the popcount stages, then one per argmax level."""
+    return popcount_stages(group_size, popcount_levels_per_stage) + argmax_levels(classes)
+
+
 def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
             popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE) -> int:
     """Clock cycles from a sample on ``in_data`` with ``in_valid`` to its result with ``out_valid``:
@@ -81,7 +86,7 @@ def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
     ``popcount_levels(G) = 1 + ceil(log2 ceil(G / 4))`` for G > 1.
     """
     return (ENCODE_STAGES + gate_stages(depth, layers_per_stage)
-            + popcount_stages(group_size, popcount_levels_per_stage) + argmax_levels(classes))
+            + head_latency(group_size, classes, popcount_levels_per_stage))
 
 
 @dataclass

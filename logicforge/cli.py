@@ -1,7 +1,8 @@
 """The ``logicforge`` command. Every Makefile target is one call of a subcommand here.
 
-Each subcommand lives in its stage's ``commands`` module, which defines ``configure(parser)`` and
-``run(args) -> int`` and imports heavy libraries (torch, amaranth) only inside ``run``.
+Each subcommand is a module ``logicforge/commands/<verb>.py`` that defines ``configure(parser)`` and
+``run(args) -> int`` and imports heavy libraries (torch, amaranth) only inside ``run``. Bad input
+raises ``LogicforgeError``: one line on stderr, exit status 2, for every command.
 """
 
 from __future__ import annotations
@@ -14,17 +15,26 @@ from logicforge.errors import LogicforgeError
 
 #: name -> (module, one-line help)
 COMMANDS = {
-    "train": ("logicforge.train.commands", "train a logic gate network and export its netlist"),
-    "predict": ("logicforge.netlist.commands", "classify an (n, F) integer .npy array with a netlist"),
-    "passes": ("logicforge.netlist.passes_cli", "run the netlist optimisation passes and report gate counts"),
-    "verilog": ("logicforge.hdl.commands", "generate the pipelined core and board top as Verilog"),
-    "sim": ("logicforge.sim.commands", "check bit-exact parity of the core in Verilator via cocotb"),
-    "synth": ("logicforge.boards.commands_synth", "synthesise and place-and-route with yosys/nextpnr"),
-    "bitstream": ("logicforge.boards.commands_bitstream", "build the board bitstream (.bin)"),
-    "program": ("logicforge.boards.commands_program", "program the board with iceprog"),
-    "demo": ("logicforge.demo", "train, generate, simulate and synthesise the default model"),
-    "bench": ("logicforge.train.bench", "benchmark training-step speed and discrete evaluation"),
+    "train": ("logicforge.commands.train", "train a logic gate network and export its netlist"),
+    "predict": ("logicforge.commands.predict", "classify an (n, F) integer .npy array with a netlist"),
+    "passes": ("logicforge.commands.passes", "run the netlist optimisation passes and report gate counts"),
+    "verilog": ("logicforge.commands.verilog", "generate the pipelined core and board top as Verilog"),
+    "sim": ("logicforge.commands.sim", "check bit-exact parity of the core in Verilator via cocotb"),
+    "synth": ("logicforge.commands.synth", "synthesise and place-and-route with yosys/nextpnr"),
+    "bitstream": ("logicforge.commands.bitstream", "build the board bitstream (.bin)"),
+    "program": ("logicforge.commands.program", "program the board with iceprog"),
+    "demo": ("logicforge.commands.demo", "train, generate, simulate and synthesise the default model"),
+    "bench": ("logicforge.commands.bench", "benchmark training-step speed and discrete evaluation"),
+    "kernel": ("logicforge.commands.kernel", "build the C++ training kernel, or say where it is cached"),
+    "measure": ("logicforge.commands.measure", "developer: iCE40 cost of the core for several pipeline depths"),
+    "triton-check": ("logicforge.commands.triton_check", "developer: check and time the Triton kernels"),
 }
+
+#: Developer commands: they work like the others but are not listed by ``logicforge --help``.
+HIDDEN = frozenset({"measure", "triton-check"})
+
+#: The exit status of every command on bad input or a failed step (``LogicforgeError``).
+EXIT_ERROR = 2
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -36,7 +46,8 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        listed = {} if name in HIDDEN else {"help": help_text}  # no help: not in the command list
+        p = sub.add_parser(name, description=help_text, **listed)
         p.set_defaults(_module=module)
         if name == selected:
             importlib.import_module(module).configure(p)
@@ -52,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(args._module).run(args) or 0)
     except LogicforgeError as e:
         print(f"logicforge {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"logicforge {args.command}: interrupted", file=sys.stderr)
         return 130

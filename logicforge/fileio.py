@@ -64,3 +64,62 @@ def load_array(path: str | os.PathLike):
         x.close()
         raise LogicforgeError(f"{path}: expected a single .npy array, not an archive")
     return x
+
+
+# -- private work folders and child processes: a killed run leaves nothing the next one trusts ----
+
+def private_name(prefix: str) -> str:
+    """``<prefix>-<host>-<pid>``: a name no other live process uses (see :func:`remove_dead`)."""
+    import socket
+
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}"
+
+
+def remove_dead(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Delete ``parent/<prefix>-<host>-<pid>`` folders and files whose process on this host is gone.
+
+    Work that a killed run left half done (a build folder, a results file) is removed, never reused;
+    folders of live processes and of other hosts are left alone. Returns what was removed.
+    """
+    import shutil
+    import socket
+
+    host = socket.gethostname()
+    removed = []
+    for p in Path(parent).glob(f"{prefix}-{host}-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for tool subprocesses: the child gets SIGKILL when this process dies.
+
+    So a killed ``logicforge synth`` does not leave nextpnr writing into the folder that the next
+    run uses. Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere a no-op.
+    """
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -1,4 +1,6 @@
-"""Where a command's netlist comes from: ``--run runs/<name>`` or ``--netlist <file>``."""
+"""Where a command's netlist comes from: ``--run runs/<name>`` or ``--netlist <file>``, and where its
+build outputs go (``build/<name>/...``). The options themselves are declared in
+``logicforge.commands.options.add_source``."""
 
 from __future__ import annotations
 
@@ -12,11 +14,10 @@ BUILD_ROOT = Path("build")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--run", metavar="DIR", help=f"a training run directory (default {DEFAULT_RUN})")
-    g.add_argument("--netlist", metavar="FILE", help="a netlist JSON file")
-    p.add_argument("--build-dir", metavar="DIR", default=str(BUILD_ROOT),
-                   help="root of the build tree (default build/)")
+    """``--run``/``--netlist``/``--build-dir``: the same as ``logicforge.commands.options.add_source``."""
+    from logicforge.commands.options import add_source
+
+    add_source(p)
 
 
 def netlist_path(args) -> Path:

@@ -152,7 +152,7 @@ def _parse(d, source: str) -> Netlist:
     def fail(where: str, msg: str):
         raise NetlistError(f"{source}: {where}: {msg}")
 
-    def get(obj, key, where, kind=None):
+    def get(obj, key, where):
         if not isinstance(obj, dict):
             fail(where, "must be an object")
         if key not in obj:

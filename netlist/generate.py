@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from logicforge.netlist.format import Layer, Netlist
+from logicforge.netlist.gates import NUM_OPS
 
 
 def random_netlist(
@@ -33,7 +34,7 @@ def random_netlist(
             continue
         k = int(min(thresholds_per_feature, hi))
         thresholds.append(sorted(rng.choice(np.arange(1, hi + 1), size=k, replace=False).tolist()))
-    ops = np.arange(16) if ops is None else np.asarray(ops)
+    ops = np.arange(NUM_OPS) if ops is None else np.asarray(ops)
     width_in = sum(len(t) for t in thresholds)
     layers = []
     for w in (*layer_widths, classes * group_size):

@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from logicforge.netlist import reference
 from logicforge.netlist.format import Netlist
 from logicforge.netlist.gates import NUM_OPS, READS_A, READS_B, TRUTH, apply_bitwise
 
@@ -326,18 +327,12 @@ def evaluate_bits(g: Graph, x) -> np.ndarray:
 
     Bit-packed like the reference; all gates of one ASAP level are evaluated at once.
     """
-    from logicforge.netlist import reference
-
     x = np.asarray(x, dtype=np.int64)
     n = x.shape[0]
     words = -(-n // 64) if n else 1
     vals = np.zeros((g.num_nodes, words), dtype=np.uint64)
-    if g.inputs:
-        feats = np.array([fe for fe, _ in g.inputs], dtype=np.int64)
-        ths = np.array([t for _, t in g.inputs], dtype=np.int64)
-        bits = (x[:, feats] >= ths).astype(np.uint8).T
-        if n:
-            vals[1:g.first_gate] = reference.pack(bits)
+    if g.inputs and n:
+        vals[1:g.first_gate] = reference.pack(reference.compare(x, g.inputs).T)
     lev = g.levels()
     f = g.first_gate
     op = np.asarray(g.op, dtype=np.int64)
@@ -357,8 +352,4 @@ def evaluate_bits(g: Graph, x) -> np.ndarray:
 
 def evaluate(g: Graph, x) -> tuple[np.ndarray, np.ndarray]:
     """(scores, classes) exactly as ``reference.evaluate`` defines them, computed on the graph."""
-    bits = evaluate_bits(g, x).astype(np.int64)
-    n = bits.shape[0]
-    scores = bits.reshape(n, g.classes, g.group_size).sum(axis=2)
-    classes = np.argmax(scores, axis=1) if n else np.zeros(0, dtype=np.int64)
-    return scores, classes.astype(np.int64)
+    return reference.score(evaluate_bits(g, x), g.classes, g.group_size)

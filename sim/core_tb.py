@@ -1,6 +1,6 @@
 """cocotb test bench for ``logicnet_core``: stream a prepared schedule through it, one entry per clock.
 
-Run by ``logicforge.sim.runner.run_parity`` inside the Verilator process; not imported otherwise.
+Run by ``logicforge.sim.parity.run_parity`` inside the Verilator process; not imported otherwise.
 It reads the schedule and the reference results from the file named by $LOGICFORGE_SIM_STIMULUS,
 writes what the core put out to $LOGICFORGE_SIM_OBSERVED, and fails (so cocotb's results file says
 FAIL) unless ``logicforge.sim.stimulus.check`` accepts the run.

@@ -1,9 +1,9 @@
 """Stimulus and checking for the streaming parity test of ``logicnet_core`` (pure numpy, no cocotb).
 
-The runner (``logicforge.sim.runner``) builds a cycle schedule and the reference results, and saves
+The parity check (``logicforge.sim.parity``) builds a cycle schedule and the reference results, and saves
 them to ``stimulus.npz``. The cocotb test (``logicforge.sim.core_tb``) drives the schedule, one entry
 per clock, records what the core put out and saves ``observed.npz``. Both then call ``check`` here,
-so the cocotb test and the runner judge the run by the same rules.
+so the cocotb test and the parity check judge the run by the same rules.
 
 Timing convention. The testbench drives entry ``t`` of the schedule just after falling edge ``t``
 and samples the outputs at falling edge ``t`` (before driving). The rising edge between falling
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Environment variables through which the runner tells the cocotb test where its files are.
+#: Environment variables through which the parity check tells the cocotb test where its files are.
 ENV_STIMULUS = "LOGICFORGE_SIM_STIMULUS"
 ENV_OBSERVED = "LOGICFORGE_SIM_OBSERVED"
 

@@ -1,7 +1,10 @@
 """cocotb tests of the board top ``uart_top`` (``logicforge.boards.top.ClassifierTop``) over its UART.
 
-The host side is modelled here: ``uart_send`` bit-bangs 8N1 frames onto ``rx`` and ``uart_monitor``
-decodes every frame on ``tx``, both timed in clock cycles (``divisor`` per bit).
+The host side is ``cocotbext-uart``: a ``UartSource`` drives 8N1 frames onto ``rx`` and a
+``UartSink`` decodes every frame on ``tx``. Their bit time is ``divisor`` clock periods; the clock
+period is ``CLOCK_NS``, so the sim's baud rate is ``1e9 / (divisor * CLOCK_NS)``. Only the framing
+error test drives ``rx`` by hand (a break: ``rx`` low through where the stop bit belongs), which a
+``UartSource`` cannot send.
 
 Stimulus comes from the JSON file named by ``$LOGICFORGE_UART_TB`` (written by the test that runs
 this module, e.g. tests/test_board_top.py): ``divisor``, ``gap_timeout_cycles``, ``led_bits``,
@@ -13,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles
+from cocotbext.uart import UartSink, UartSource
 
 ENV = "LOGICFORGE_UART_TB"
+CLOCK_NS = 10
 
 
 def _load():
@@ -26,44 +32,41 @@ def _load():
         return json.load(fh)
 
 
-async def uart_send(dut, div: int, data, *, stop_bit: int = 1) -> None:
-    """Send bytes on ``dut.rx``: start bit, 8 data bits LSB first, stop bit, ``div`` cycles each."""
-    for byte in data:
-        for bit in [0, *((byte >> i) & 1 for i in range(8)), stop_bit]:
-            dut.rx.value = bit
-            await ClockCycles(dut.clk, div)
-    dut.rx.value = 1
+@dataclass
+class Host:
+    """The host end of the UART and what it has received (one entry per reply byte)."""
+
+    source: UartSource
+    sink: UartSink
+    received: list
+
+    async def collect(self, dut) -> None:
+        """Move every byte the sink decodes into ``received``, with the LEDs as they are then."""
+        while True:
+            byte = (await self.sink.read(1))[0]
+            self.received.append((byte, int(dut.class_leds.value), int(dut.activity.value)))
 
 
-async def uart_monitor(dut, div: int, received: list) -> None:
-    """Decode frames on ``dut.tx`` forever; append (byte, class_leds, activity) per frame.
-
-    The LED outputs are sampled when the stop bit is checked.
-    """
-    while True:
-        await FallingEdge(dut.tx)
-        await ClockCycles(dut.clk, div // 2)
-        assert int(dut.tx.value) == 0, "tx: start bit shorter than half a bit"
-        byte = 0
-        for i in range(8):
-            await ClockCycles(dut.clk, div)
-            byte |= int(dut.tx.value) << i
-        await ClockCycles(dut.clk, div)
-        assert int(dut.tx.value) == 1, f"tx: framing error (stop bit low) after byte {byte:#x}"
-        received.append((byte, int(dut.class_leds.value), int(dut.activity.value)))
-
-
-async def start(dut, cfg):
-    """Clock, reset, idle line, and a running monitor; return the list the monitor fills."""
-    Clock(dut.clk, 10, unit="ns").start()
+async def start(dut) -> tuple[dict, Host]:
+    """The stimulus file, then clock, reset, idle line, the UART source and sink, and a running
+    collector."""
+    cfg = _load()
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
-    received = []
-    cocotb.start_soon(uart_monitor(dut, cfg["divisor"], received))
-    return received
+    baud = 1e9 / (cfg["divisor"] * CLOCK_NS)
+    host = Host(UartSource(dut.rx, baud=baud), UartSink(dut.tx, baud=baud), [])
+    cocotb.start_soon(host.collect(dut))
+    return cfg, host
+
+
+async def send(host: Host, data) -> None:
+    """Send bytes and wait until the last stop bit is on the line."""
+    await host.source.write(data)
+    await host.source.wait()
 
 
 async def wait_replies(dut, cfg, received: list, n: int) -> None:
@@ -79,12 +82,11 @@ async def wait_replies(dut, cfg, received: list, n: int) -> None:
 @cocotb.test()
 async def request_response(dut):
     """One sample at a time: the reply byte and the LEDs equal the reference class."""
-    cfg = _load()
-    div, mask = cfg["divisor"], (1 << cfg["led_bits"]) - 1
-    received = await start(dut, cfg)
+    cfg, host = await start(dut)
+    div, mask, received = cfg["divisor"], (1 << cfg["led_bits"]) - 1, host.received
     activity = int(dut.activity.value)
     for i, (sample, cls) in enumerate(zip(cfg["samples"], cfg["expected"])):
-        await uart_send(dut, div, sample)
+        await send(host, sample)
         await wait_replies(dut, cfg, received, i + 1)
         byte, leds, act = received[i]
         assert byte == cls, f"sample {i}: reply {byte}, reference class {cls}"
@@ -99,11 +101,10 @@ async def request_response(dut):
 @cocotb.test()
 async def streaming(dut):
     """Samples sent back to back, without waiting: every reply arrives, in order."""
-    cfg = _load()
-    div = cfg["divisor"]
-    received = await start(dut, cfg)
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
     for sample in cfg["samples"]:
-        await uart_send(dut, div, sample)
+        await send(host, sample)
     await wait_replies(dut, cfg, received, len(cfg["samples"]))
     await ClockCycles(dut.clk, 30 * div)
     assert [r[0] for r in received] == cfg["expected"]
@@ -112,13 +113,12 @@ async def streaming(dut):
 @cocotb.test()
 async def resync_after_pause(dut):
     """A partial sample followed by a pause longer than the gap timeout is dropped."""
-    cfg = _load()
-    div = cfg["divisor"]
-    received = await start(dut, cfg)
-    await uart_send(dut, div, cfg["junk"])
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
+    await send(host, cfg["junk"])
     await ClockCycles(dut.clk, cfg["gap_timeout_cycles"] + 20 * div)
     assert not received, "a partial sample produced a reply"
-    await uart_send(dut, div, cfg["samples"][0])
+    await send(host, cfg["samples"][0])
     await wait_replies(dut, cfg, received, 1)
     await ClockCycles(dut.clk, 30 * div)
     assert [r[0] for r in received] == [cfg["expected"][0]]
@@ -126,19 +126,17 @@ async def resync_after_pause(dut):
 
 @cocotb.test()
 async def framing_error(dut):
-    """A frame with a low stop bit sets uart_error and drops the partial sample; the next sample
-    is classified correctly and clears uart_error."""
-    cfg = _load()
-    div = cfg["divisor"]
-    received = await start(dut, cfg)
-    await uart_send(dut, div, cfg["junk"][:1])  # a good byte: now mid-sample
-    await uart_send(dut, div, [0x55], stop_bit=0)
-    dut.rx.value = 0  # hold a break for a while
-    await ClockCycles(dut.clk, 3 * div)
+    """A break (``rx`` low through where the stop bit belongs) sets uart_error and drops the
+    partial sample; the next sample is classified correctly and clears uart_error."""
+    cfg, host = await start(dut)
+    div, received = cfg["divisor"], host.received
+    await send(host, cfg["junk"][:1])  # a good byte: now mid-sample
+    dut.rx.value = 0  # the source is idle: hold a break for 13 bit times (start, 8 data, stop, more)
+    await ClockCycles(dut.clk, 13 * div)
     dut.rx.value = 1
     await ClockCycles(dut.clk, 2 * div)
     assert int(dut.uart_error.value) == 1, "uart_error not set by a framing error"
-    await uart_send(dut, div, cfg["samples"][1])
+    await send(host, cfg["samples"][1])
     await wait_replies(dut, cfg, received, 1)
     await ClockCycles(dut.clk, 30 * div)
     assert [r[0] for r in received] == [cfg["expected"][1]]

@@ -76,6 +76,7 @@ def uart_top_run(request, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_uart_top_matches_reference(uart_top_run):
     """Four cocotb tests (request/response with LEDs, streaming, resync after a pause, framing
     error) all pass; each compares reply bytes with the reference evaluator's classes."""

@@ -4,7 +4,6 @@ errors, and (slow) the real yosys/nextpnr/icepack flow on a small random netlist
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -128,7 +127,8 @@ def test_uart_loopback_in_amaranth_sim():
     m.submodules.tx = tx = UARTTransmitter(div)
     m.submodules.rx = rx = UARTReceiver(div)
     m.d.comb += rx.rx.eq(tx.tx)
-    sent = [0x00, 0xFF, 0xA5, 0x5A] + [random.Random(1).randrange(256) for _ in range(8)]
+    sent = [0x00, 0xFF, 0xA5, 0x5A] + np.random.default_rng(1).integers(0, 256, size=8).tolist()
+    assert len(set(sent[4:])) > 1  # the random bytes differ from each other
     got, errors = [], []
 
     async def sender(ctx):
@@ -242,6 +242,7 @@ def test_check_verdicts():
 # -- the real tools (YoWASP) ----------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_and_bitstream_icebreaker(small_net_file, tmp_path, capsys):
     """synth through the CLI, then bitstream reusing the placed design; the .bin is an iCE40 image."""
     rc = cli.main(["synth", "--board", "icebreaker", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])
@@ -271,6 +272,7 @@ def flow_netlist(path):
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_generic_core_only(small_net, tmp_path):
     r = flow.synth(small_net, "generic", tmp_path, log=lambda _m: None)
     assert r["luts"] > 0 and r["ffs"] > 0
@@ -304,6 +306,7 @@ def _fake_nextpnr(tmp_path, monkeypatch, mode):
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monkeypatch, capsys):
     """nextpnr's placement failure becomes fits=false and a one-line error naming the LC counts."""
     _fake_nextpnr(tmp_path, monkeypatch, "overfull")
@@ -316,6 +319,7 @@ def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.synth
 def test_synth_reports_missed_timing(small_net_file, tmp_path, monkeypatch, capsys):
     _fake_nextpnr(tmp_path, monkeypatch, "slow")
     rc = cli.main(["synth", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])

@@ -40,9 +40,9 @@ FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_optimize_is_bit_exact(family):
-    rng = np.random.default_rng(abs(hash(family)) % 2**32)
+@pytest.mark.parametrize("seed,family", list(enumerate(sorted(FAMILIES))))
+def test_optimize_is_bit_exact(seed, family):
+    rng = np.random.default_rng(1000 + seed)  # fixed per family: a failure reproduces
     for _ in range(8):
         net = generate.random_netlist(rng, **FAMILIES[family])
         x = generate.random_features(rng, net, 500)
@@ -186,11 +186,11 @@ def test_depth_and_levels():
 # -- the command --------------------------------------------------------------------------------
 
 def _run_cli(argv):
-    from logicforge.netlist import passes_cli
+    from logicforge.commands import passes as passes_command
 
     p = argparse.ArgumentParser()
-    passes_cli.configure(p)
-    return passes_cli.run(p.parse_args(argv))
+    passes_command.configure(p)
+    return passes_command.run(p.parse_args(argv))
 
 
 def test_cli_prints_table(tmp_path, capsys):

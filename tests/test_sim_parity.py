@@ -19,7 +19,7 @@ import pytest
 
 from logicforge.errors import LogicforgeError
 from logicforge.netlist import gates, reference
-from logicforge.netlist.generate import random_features, random_netlist
+from logicforge.netlist.generate import random_netlist
 from logicforge.sim import stimulus as st
 
 
@@ -196,7 +196,7 @@ def sim_root(tmp_path_factory):
 @pytest.fixture(scope="module", params=list(CASES))
 def parity(request, sim_root):
     """One Verilator build and parity run per case: (name, netlist, report, sim build dir)."""
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
     name = request.param
     make, lps, n_random = CASES[name]
@@ -209,6 +209,7 @@ def parity(request, sim_root):
 
 @needs_verilator
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_core_is_bit_exact(parity):
     name, net, report, out = parity
     n_test = 1797 if name == "a_lps1" else 0
@@ -237,6 +238,7 @@ def test_core_is_bit_exact(parity):
 
 @needs_verilator
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_cases_exercise_ties_and_constant_classes(parity):
     """The netlists do what their docstrings claim, on the very samples simulated."""
     name, net, report, out = parity
@@ -255,7 +257,7 @@ def test_cases_exercise_ties_and_constant_classes(parity):
 
 
 def _parity_a(sim_root, **kw):
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
     return run_parity(net_a(), None, random=500, layers_per_stage=1,
                       build_dir=sim_root / "build" / "a_lps1" / "sim", seed=6, **kw)
@@ -271,6 +273,7 @@ def a_built(sim_root):
 
 @needs_verilator
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_wrong_expected_model_fails_with_the_first_mismatch(a_built):
     """Against a deliberately wrong model (one output gate flipped) the run fails, the cocotb test
     itself fails, and the error names the first mismatching sample. The build is reused."""
@@ -292,6 +295,7 @@ def test_wrong_expected_model_fails_with_the_first_mismatch(a_built):
 
 @needs_verilator
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_wrong_latency_claim_fails(a_built):
     sim_root = a_built
     from logicforge.hdl.verilog import core_verilog
@@ -306,6 +310,7 @@ def test_wrong_latency_claim_fails(a_built):
 
 @needs_verilator
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_cli_sim_on_a_run_directory(a_built, capsys):
     """``logicforge sim --run DIR`` checks the run's test_set.npz and writes report.json."""
     sim_root = a_built

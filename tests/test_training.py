@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from logicforge.errors import LogicforgeError
 from logicforge.netlist import format as nf
 from logicforge.netlist import reference
 from logicforge.train import config
@@ -78,14 +79,14 @@ def test_same_seed_same_result_and_different_seed_differs(tmp_path):
 def test_refuses_to_overwrite_a_run(tmp_path):
     cfg = small_cfg(epochs=1)
     train(cfg, tmp_path / "a", progress=False)
-    with pytest.raises(Exception, match="--resume"):
+    with pytest.raises(LogicforgeError, match="--resume"):
         train(cfg, tmp_path / "a", progress=False)
 
 
 def test_resume_rejects_a_changed_config(tmp_path):
     cfg = small_cfg(epochs=1)
     train(cfg, tmp_path / "a", progress=False)
-    with pytest.raises(Exception, match="differs.*lr"):
+    with pytest.raises(LogicforgeError, match="differs.*lr"):
         train(dict(cfg, lr=0.5), tmp_path / "a", resume=True, progress=False)
 
 

@@ -18,6 +18,7 @@ from logicforge.errors import LogicforgeError  # noqa: E402
 from logicforge.netlist import gates, generate, reference  # noqa: E402
 from logicforge.train import functional as F  # noqa: E402
 from logicforge.train import triton_kernels as tk  # noqa: E402
+from logicforge.train import triton_packed as tp  # noqa: E402
 
 # (in_dim, N, B): odd sizes, single elements, and several tiles in both axes (BLOCK_N 32, BLOCK_B 128)
 SIZES = [(37, 23, 19), (1, 1, 1), (3, 1, 5), (40, 70, 300)]
@@ -120,7 +121,7 @@ def test_logic_layer_autograd_matches_torch(mode):
 # -- packed-bit evaluation -----------------------------------------------------------------------
 
 def test_minterm_masks_follow_truth_table():
-    masks = tk.minterm_masks()
+    masks = tp.minterm_masks()
     for op in range(gates.NUM_OPS):
         for a in (0, 1):
             for b in (0, 1):
@@ -133,7 +134,7 @@ def test_gate_layer_matches_apply_bitwise():
     op = np.arange(37) % 16
     ia = rng.integers(0, 10, 37)
     ib = rng.integers(0, 10, 37)
-    out = tk.gate_layer(torch.from_numpy(words.view(np.int64)), torch.from_numpy(op),
+    out = tp.gate_layer(torch.from_numpy(words.view(np.int64)), torch.from_numpy(op),
                         torch.from_numpy(ia), torch.from_numpy(ib))
     expect = gates.apply_bitwise(op, words[ia], words[ib])
     np.testing.assert_array_equal(out.numpy().view(np.uint64), expect)
@@ -150,9 +151,9 @@ def _netlist(seed, **kw):
 def test_evaluate_packed_matches_reference(n):
     net, rng = _netlist(n, layer_widths=(37, 19))
     x = generate.random_features(rng, net, n)
-    for ours, ref in zip(tk.layer_outputs_packed(net, torch.from_numpy(x)), reference.layer_outputs(net, x)):
+    for ours, ref in zip(tp.layer_outputs_packed(net, torch.from_numpy(x)), reference.layer_outputs(net, x)):
         np.testing.assert_array_equal(ours.numpy(), ref.view(np.int64))
-    scores, classes = tk.evaluate_packed(net, torch.from_numpy(x))
+    scores, classes = tp.evaluate_packed(net, torch.from_numpy(x))
     ref_scores, ref_classes = reference.evaluate(net, x)
     np.testing.assert_array_equal(scores.numpy(), ref_scores)
     np.testing.assert_array_equal(classes.numpy(), ref_classes)
@@ -162,8 +163,8 @@ def test_evaluate_packed_ties_pick_smallest_class():
     """group_size 1 with 6 classes: most samples tie, and the smallest maximal class must win."""
     net, rng = _netlist(2, layer_widths=(20,), classes=6, group_size=1, features=5)
     x = generate.random_features(rng, net, 150)
-    dn = tk.DeviceNetlist(net, "cpu")
-    scores, classes = tk.evaluate_packed(dn, x)
+    dn = tp.DeviceNetlist(net, "cpu")
+    scores, classes = tp.evaluate_packed(dn, x)
     ref_scores, ref_classes = reference.evaluate(net, x)
     np.testing.assert_array_equal(scores.numpy(), ref_scores)
     np.testing.assert_array_equal(classes.numpy(), ref_classes)
@@ -173,7 +174,7 @@ def test_evaluate_packed_ties_pick_smallest_class():
 
 def test_evaluate_packed_empty_batch():
     net, _ = _netlist(3)
-    scores, classes = tk.evaluate_packed(net, torch.zeros((0, net.features), dtype=torch.int64))
+    scores, classes = tp.evaluate_packed(net, torch.zeros((0, net.features), dtype=torch.int64))
     assert scores.shape == (0, net.classes) and classes.shape == (0,)
 
 
@@ -186,4 +187,4 @@ def test_evaluate_packed_empty_batch():
 def test_evaluate_packed_rejects_bad_input(bad, match):
     net, _ = _netlist(4)  # 6 features of width 4
     with pytest.raises(LogicforgeError, match=match):
-        tk.evaluate_packed(net, torch.from_numpy(bad))
+        tp.evaluate_packed(net, torch.from_numpy(bad))

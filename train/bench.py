@@ -1,4 +1,4 @@
-"""``logicforge bench``: training-step speed and memory, ours against the straightforward formulation.
+"""Training-step speed and memory, ours against the straightforward formulation (``logicforge bench``).
 
 What one measurement is (``measure(spec)``, run in a fresh subprocess so that its peak memory is its own):
 
@@ -25,14 +25,14 @@ Implementations (``impl``): ``naive`` is ``train.naive.NaiveLogicNet`` (batch-ma
 per sample and gate); ``cpp``, ``torch`` and ``triton`` are ``train.model.LogicNet`` with that backend.
 
 Discrete evaluation: a random netlist of the CPU size evaluated with bit-packed words, in samples per
-second: ``netlist.reference.evaluate`` (numpy) on the CPU, ``triton_kernels.evaluate_packed`` on CUDA.
+second: ``netlist.reference.evaluate`` (numpy) on the CPU, ``triton_packed.evaluate_packed`` on CUDA.
 
-Results go to ``bench/results.json`` (atomic write) and a table on stdout.
+The command (``logicforge/commands/bench.py``) writes the results to ``bench/results.json`` (atomic
+write) and prints a table.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 
-#: The CPU comparison size (FIELD_NOTES calibration: 6 x 8000 gates, batch 256, 1568 inputs).
+#: The CPU comparison size: 6 x 8000 gates, batch 256, 1568 binary inputs (28 x 28 pixels x 2 bits).
 CPU_SIZE = {"layers": 6, "width": 8000, "batch": 256, "in_bits": 1568, "classes": 10}
 #: The paper's CIFAR-10 scale (12 x 256,000 gates, batch 128), 3 thermometer bits per input byte.
 CIFAR_SIZE = {"layers": 12, "width": 256_000, "batch": 128, "in_bits": 3072 * 3, "classes": 10}
@@ -57,26 +57,6 @@ EVAL_SAMPLES = {"cpu": 65_536, "cuda": 1 << 20}
 QUICK_EVAL_SAMPLES = 4096
 WORKER_TIMEOUT_S = 1800
 RESULT_TAG = "BENCH-RESULT "
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="small sizes and few steps: a smoke run of every path")
-    p.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="timed steps per measurement (default 10; 3 with --quick)")
-    p.add_argument("--warmup", type=int, default=None, metavar="N",
-                   help="untimed steps before timing (default 2; 1 with --quick)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
-                   help="measure only this device (default: the CPU, and CUDA where a GPU exists)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads per measurement (torch and OpenMP; default: torch's default, all cores). "
-                        "On a shared, busy machine 1 gives steadier numbers")
-    p.add_argument("--size", default=None, metavar="L,W,B,IN",
-                   help="measure layers,width,batch,in_bits instead of the standard sizes (10 classes)")
-    p.add_argument("--rounds", type=int, default=2, metavar="N",
-                   help="time every measurement N times (fresh processes, one pass over all of them per "
-                        "round) and keep the fastest (default 2)")
-    p.add_argument("--out", default="bench/results.json", metavar="FILE",
-                   help="where to write the results (default bench/results.json)")
 
 
 # ==============================================================================================
@@ -334,7 +314,7 @@ def measure_eval(spec: dict) -> dict:
     """Packed-bit inference on a random netlist of the given size: samples per second.
 
     ``impl`` is ``"reference_numpy"`` (``netlist.reference.evaluate``, CPU) or ``"triton"``
-    (``triton_kernels.evaluate_packed`` on ``device``; first checked against the reference).
+    (``triton_packed.evaluate_packed`` on ``device``; first checked against the reference).
     """
     import numpy as np
 
@@ -359,21 +339,21 @@ def measure_eval(spec: dict) -> dict:
     else:
         import torch
 
-        from logicforge.train import triton_kernels as tk
+        from logicforge.train import triton_packed as tp
 
         dev = torch.device(spec["device"])
-        dn = tk.DeviceNetlist(net, dev)
+        dn = tp.DeviceNetlist(net, dev)
         xd = torch.as_tensor(x, device=dev)
         check = min(n, 8192)
         ref_scores, ref_classes = reference.evaluate(net, x[:check])
-        scores, cls = tk.evaluate_packed(dn, xd[:check])
+        scores, cls = tp.evaluate_packed(dn, xd[:check])
         matches = bool(np.array_equal(scores.cpu().numpy(), ref_scores)
                        and np.array_equal(cls.cpu().numpy(), ref_classes))
-        tk.evaluate_packed(dn, xd)  # warm-up (compiles the kernels)
+        tp.evaluate_packed(dn, xd)  # warm-up (compiles the kernels)
         for _ in range(spec["reps"]):
             _sync(dev)
             t0 = time.perf_counter()
-            tk.evaluate_packed(dn, xd)
+            tp.evaluate_packed(dn, xd)
             _sync(dev)
             times.append(time.perf_counter() - t0)
     sec = _median(times)
@@ -414,7 +394,7 @@ def _in_subprocess(spec: dict) -> dict:
     return {**label, "error": (tail[-1] if tail else f"exit status {res.returncode}")[:300]}
 
 
-def _measure_entry(spec: dict) -> dict:
+def measure_entry(spec: dict) -> dict:
     """One table row: the timing run, plus on the CPU a short second run for the memory figure."""
     res = _in_subprocess(spec)
     if spec["kind"] != "train" or spec["device"] != "cpu" or "error" in res or spec.get("no_memory_run"):
@@ -454,13 +434,13 @@ def _worker(argv: list[str]) -> int:
     return 0
 
 
-def _plan(args, devices, cuda_ok: bool):
+def plan(args, devices, cuda_ok: bool):
     """The list of measurement specs, in run order, and notes on what was skipped."""
     steps = args.steps if args.steps is not None else (3 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     specs, notes = [], []
     base = {"kind": "train", "steps": steps, "warmup": warmup, "threads": args.threads}
-    cpu_size = _cpu_size(args)
+    cpu_size = cpu_size_for(args)
     n_eval = QUICK_EVAL_SAMPLES if args.quick or args.size else None
     if "cpu" in devices:
         from logicforge.train import cpu_kernel
@@ -506,7 +486,7 @@ def _plan(args, devices, cuda_ok: bool):
     return specs, notes
 
 
-def _cpu_size(args) -> dict:
+def cpu_size_for(args) -> dict:
     if args.size:
         from logicforge.errors import LogicforgeError
 
@@ -521,7 +501,7 @@ def _cpu_size(args) -> dict:
     return QUICK_SIZE if args.quick else CPU_SIZE
 
 
-def _speedups(entries: list[dict]) -> dict:
+def speedups(entries: list[dict]) -> dict:
     """Per (device, size, mode): naive ms / best ms of ours, and on CUDA torch ms / triton ms."""
     out = {}
     groups: dict[tuple, dict] = {}
@@ -545,7 +525,7 @@ def _speedups(entries: list[dict]) -> dict:
     return out
 
 
-def _table(entries: list[dict], notes: list[str]) -> str:
+def table(entries: list[dict], notes: list[str]) -> str:
     rows = [("impl", "mode", "device", "size", "thr", "ms/step", "fwd", "bwd", "adam", "noise", "peak MB",
              "floor ms", "x floor", "vs naive", "vs tlx")]
     key = lambda e: (e["device"], e["layers"], e["width"], e["batch"], e["mode"])  # noqa: E731
@@ -586,7 +566,7 @@ def _table(entries: list[dict], notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _keep_best(old: dict | None, new: dict) -> dict:
+def keep_best(old: dict | None, new: dict) -> dict:
     """Across rounds: the faster timing (the first round's memory figures stay), the higher peak."""
     if old is None or "error" in old:
         return new
@@ -603,7 +583,7 @@ def _keep_best(old: dict | None, new: dict) -> dict:
     return {**old, "rounds_ms": rounds}
 
 
-def _add_floor(entries: list[dict], peaks: list[dict]) -> None:
+def add_floor(entries: list[dict], peaks: list[dict]) -> None:
     """``floor_ms``: the least time of ``step_work`` at the measured peak of the row's thread count."""
     by_threads = {p["threads"]: p for p in peaks if "gflops" in p}
     for e in entries:
@@ -613,86 +593,7 @@ def _add_floor(entries: list[dict], peaks: list[dict]) -> None:
         work = step_work(e["layers"], e["width"], e["batch"], e["in_bits"], e["classes"], e["mode"])
         floor = max(work["gflop"] / peak["gflops"], work["mbytes"] / 1e3 / peak["gbytes_per_s"]) * 1e3
         e.update({"gflop": round(work["gflop"], 4), "mbytes": round(work["mbytes"], 2),
-                  "floor_ms": round(floor, 3), "x_floor": round(e["ms_per_step"] / floor, 1)})
-
-
-def run(args) -> int:
-    import torch
-
-    from logicforge.errors import LogicforgeError
-    from logicforge.fileio import write_json
-
-    for name in ("steps", "warmup"):
-        v = getattr(args, name)
-        if v is not None and v < (1 if name == "steps" else 0):
-            raise LogicforgeError(f"--{name} must be at least {1 if name == 'steps' else 0}, got {v}")
-    if args.threads is not None and args.threads < 1:
-        raise LogicforgeError(f"--threads must be at least 1, got {args.threads}")
-    _cpu_size(args)  # validate --size before starting
-    cuda_ok = torch.cuda.is_available()
-    if args.device == "cuda" and not cuda_ok:
-        raise LogicforgeError("--device cuda: no CUDA GPU is available on this machine")
-    devices = [args.device] if args.device else ["cpu", "cuda"]
-    specs, notes = _plan(args, devices, cuda_ok)
-
-    if args.rounds < 1:
-        raise LogicforgeError(f"--rounds must be at least 1, got {args.rounds}")
-    t_start = time.perf_counter()
-    load_start = [round(v, 2) for v in os.getloadavg()]
-    best: list[dict | None] = [None] * len(specs)
-    for rnd in range(args.rounds):
-        for i, spec in enumerate(specs):
-            what = (f"{spec['kind']} {spec['device']}" if spec["kind"] != "train"
-                    else f"{spec['impl']} {spec['mode']} {spec['device']} {spec['layers']}x{spec['width']}")
-            print(f"[round {rnd + 1}/{args.rounds}] [{i + 1}/{len(specs)}] {what} ...", file=sys.stderr, flush=True)
-            res = _measure_entry(spec if rnd == 0 else {**spec, "no_memory_run": True})
-            best[i] = _keep_best(best[i], res)
-    entries = [e for e, sp in zip(best, specs) if sp["kind"] == "train"]
-    evals = [e for e, sp in zip(best, specs) if sp["kind"] == "eval"]
-    peaks = [e for e, sp in zip(best, specs) if sp["kind"] == "peak"]
-    _add_floor(entries, peaks)
-
-    speedups = _speedups(entries)
-    cpu_size = _cpu_size(args)
-
-    def cpu_speedup(mode, other="naive"):
-        key = f"cpu_{cpu_size['layers']}x{cpu_size['width']}_b{cpu_size['batch']}_{mode}_vs_{other}"
-        return speedups[key]["speedup"] if key in speedups else None
-
-    argv = sys.argv[1:]
-    result = {
-        "command": "logicforge " + " ".join(argv[argv.index("bench"):] if "bench" in argv else ["bench"]),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "quick": bool(args.quick),
-        "threads": args.threads,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-                    "torch": torch.__version__, "default_torch_threads": torch.get_num_threads(),
-                    "cuda_device": torch.cuda.get_device_name(0) if cuda_ok else None,
-                    "load_average_at_start": load_start,
-                    "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
-        "measurements": entries,
-        "eval": evals,
-        "peak": peaks,
-        "rounds": args.rounds,
-        "cpu_speedup_gumbel": cpu_speedup("gumbel"),
-        "cpu_speedup_softmax": cpu_speedup("softmax"),
-        "cpu_speedup_vs_torchlogix_gumbel": cpu_speedup("gumbel", "torchlogix"),
-        "cpu_speedup_vs_torchlogix_softmax": cpu_speedup("softmax", "torchlogix"),
-        "speedups": speedups,
-        "notes": notes,
-        "wall_seconds": round(time.perf_counter() - t_start, 1),
-    }
-    write_json(args.out, result)
-    print(_table(entries + peaks + evals, notes))
-    for mode in ("gumbel", "softmax"):
-        if result[f"cpu_speedup_{mode}"] is not None:
-            print(f"cpu speedup over the naive 16-op formulation, {mode}: {result[f'cpu_speedup_{mode}']:.1f}x")
-        if result[f"cpu_speedup_vs_torchlogix_{mode}"] is not None:
-            print(f"cpu speedup over torchlogix LogicDense, {mode}: {result[f'cpu_speedup_vs_torchlogix_{mode}']:.1f}x")
-    print(f"load average: {load_start} at the start, {result['machine']['load_average_at_end']} at the end")
-    print(f"results: {args.out}")
-    failed = [e for e in entries + evals + peaks if "error" in e]
-    return 1 if failed else 0
+                  "floor_ms": float(f"{floor:.4g}"), "x_floor": round(e["ms_per_step"] / floor, 1)})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Training configuration: documented keys, safe YAML loading, command-line overrides.
 
-Every key is listed in ``SCHEMA`` with its default, the values it may take and its meaning
-(docs/training.md is written from the same table). An unknown key, a wrong type or a value out of
+Every key is listed in ``SCHEMA`` with its default, the values it may take and its meaning;
+``logicforge train --help`` shows them (docs/training.md describes them by hand). An unknown key, a wrong type or a value out of
 range is a one-line ``ConfigError``.
 """
 

@@ -333,10 +333,15 @@ def _packer(backend: str):
 
 
 def pick_backend(x: torch.Tensor, requested: str = "auto") -> str:
-    """``auto`` picks Triton for CUDA tensors, the C++ kernel on the CPU where it builds, else PyTorch."""
+    """The kernel for tensor ``x``: see ``backend_for``."""
+    return backend_for(x.device, requested)
+
+
+def backend_for(device, requested: str = "auto") -> str:
+    """``auto`` picks Triton on CUDA, the C++ kernel on the CPU where it builds, else PyTorch."""
     if requested != "auto":
         return requested
-    if x.is_cuda:
+    if torch.device(device).type == "cuda":
         return "triton"
     from logicforge.train import cpu_kernel
 

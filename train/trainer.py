@@ -21,6 +21,7 @@ from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, write_json, write_text
 from logicforge.netlist import analysis, reference
 from logicforge.train import data as datasets
+from logicforge.train import functional as F
 from logicforge.train.encoding import fit_thresholds
 from logicforge.train.export import to_netlist
 from logicforge.train.model import LogicNet
@@ -100,11 +101,7 @@ class Trainer:
     def _backend(self) -> str:
         b = self.cfg["backend"]
         if b == "auto":
-            if self.device.type == "cuda":
-                return "triton"
-            from logicforge.train import cpu_kernel
-
-            return "cpp" if cpu_kernel.available() else "torch"
+            return F.backend_for(self.device)
         if b == "triton" and self.device.type != "cuda":
             raise LogicforgeError("backend: triton needs a CUDA device (set device: cuda)")
         if b == "cpp" and self.device.type != "cpu":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from logicforge.commands import options
 from logicforge.errors import LogicforgeError
 
 INSTALL_HINT = ("iceprog not found: install it (Debian/Ubuntu: sudo apt install fpga-icestorm) "
@@ -25,9 +26,7 @@ def find_iceprog() -> str:
 
 
 def configure(p) -> None:
-    from logicforge.boards import flow
-
-    flow.add_arguments(p)
+    options.add_board_build(p)
 
 
 def run(args) -> int:
@@ -35,7 +34,7 @@ def run(args) -> int:
 
     from logicforge.boards import flow
 
-    board, net, name, outdir = flow.load_args(args)
+    board, net, outdir = options.load_board_build(args)
     if not board.has_top:
         raise LogicforgeError(f"board {board.name} cannot be programmed; use --board icebreaker")
     iceprog = find_iceprog()  # before the (slow) bitstream build

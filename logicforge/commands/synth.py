@@ -7,17 +7,17 @@ of the core alone (no place-and-route, no Fmax).
 
 from __future__ import annotations
 
+from logicforge.commands import options
+
 
 def configure(p) -> None:
-    from logicforge.boards import flow
-
-    flow.add_arguments(p)
+    options.add_board_build(p)
 
 
 def run(args) -> int:
     from logicforge.boards import flow
 
-    board, net, name, outdir = flow.load_args(args)
+    board, net, outdir = options.load_board_build(args)
     if not board.has_top and (args.clock_mhz or args.baud):
         print(f"synth: note: --clock-mhz/--baud are ignored for board {board.name} (no top, no clock)")
     result = flow.synth(net, board.name, outdir, layers_per_stage=args.layers_per_stage,

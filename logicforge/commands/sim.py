@@ -10,16 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from logicforge import source
+from logicforge.commands import options
 
 
 def configure(p) -> None:
-    source.add_arguments(p)
+    options.add_source(p)
     p.add_argument("--random", type=int, default=10000, metavar="N",
                    help="number of uniform random feature vectors to check (default 10000)")
     p.add_argument("--input", metavar="X.npy",
                    help="(n, F) integer array of quantised features to check instead of the run's test set")
-    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
-                   help="gate layers between pipeline registers (default: the generator's)")
+    options.add_layers_per_stage(p)
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random vectors (default 0)")
 
 
@@ -55,13 +55,10 @@ def load_test_set(args, net):
 
 
 def run(args) -> int:
-    from logicforge.errors import LogicforgeError
-    from logicforge.sim.runner import run_parity
+    from logicforge.sim.parity import run_parity
 
-    if args.random < 0:
-        raise LogicforgeError(f"--random must be >= 0, got {args.random}")
-    if args.layers_per_stage is not None and args.layers_per_stage < 1:
-        raise LogicforgeError(f"--layers-per-stage must be >= 1, got {args.layers_per_stage}")
+    options.at_least(args, "random", 0)
+    options.check_layers_per_stage(args)
     net, name = source.load(args)
     x_test, where = load_test_set(args, net)
     if x_test is None and where is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def configure(p) -> None:
-    from logicforge import source
+from logicforge.commands import options
 
-    source.add_arguments(p)
+
+def configure(p) -> None:
+    options.add_source(p)
 
 
 def format_report(report: list[dict], gates_in: int, inputs_in: int) -> str:

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
+from logicforge.commands import options
+
 GENERIC = "generic"
 
 
 def configure(p) -> None:
-    from logicforge import source
-
-    p.add_argument("--board", default="icebreaker",
-                   help="target board (default icebreaker); 'generic' writes only the core")
-    source.add_arguments(p)
-    p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
-                   help="gate levels per pipeline stage (default: the measured default)")
+    options.add_board(p)
+    options.add_source(p)
+    options.add_layers_per_stage(p)
 
 
 def run(args) -> int:
     from logicforge import source
+    from logicforge.boards.registry import get_board
     from logicforge.fileio import write_json, write_text
-    from logicforge.hdl import pipeline
     from logicforge.hdl.verilog import core_verilog
 
-    lps = pipeline.check_layers_per_stage(args.layers_per_stage)
-    from logicforge.boards.registry import get_board
-
+    options.check_layers_per_stage(args)
     board = get_board(args.board)  # LogicforgeError naming the known boards; before the slow part
     net, name = source.load(args)
     outdir = source.build_dir(args, board.name)
-    text, info = core_verilog(net, layers_per_stage=lps)
+    text, info = core_verilog(net, layers_per_stage=args.layers_per_stage)
     info["design"] = name
     info["board"] = board.name
     write_text(outdir / "core.v", text)

@@ -3,11 +3,11 @@ design was already placed and routed)."""
 
 from __future__ import annotations
 
+from logicforge.commands import options
+
 
 def configure(p) -> None:
-    from logicforge.boards import flow
-
-    flow.add_arguments(p)
+    options.add_board_build(p)
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="write the bitstream even when Fmax is below the clock")
 
@@ -15,7 +15,7 @@ def configure(p) -> None:
 def run(args) -> int:
     from logicforge.boards import flow
 
-    board, net, name, outdir = flow.load_args(args)
+    board, net, outdir = options.load_board_build(args)
     flow.bitstream(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
                    clock_mhz=args.clock_mhz, baud=args.baud, allow_timing_fail=args.allow_timing_fail)
     return 0

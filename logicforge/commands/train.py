@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from logicforge.commands import options
 from logicforge.train.config import SCHEMA
 
 
@@ -37,8 +38,7 @@ def run(args) -> int:
     overrides = {key: config.parse_override(key, getattr(args, _dest(key)))
                  for key in SCHEMA if hasattr(args, _dest(key))}
     cfg = config.load(args.config, overrides)
-    if args.nproc < 1:
-        raise LogicforgeError("--nproc must be at least 1")
+    options.at_least(args, "nproc", 1)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch(args.nproc)
     from logicforge.train.trainer import train
