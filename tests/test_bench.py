@@ -34,15 +34,19 @@ def _args(tmp_path, **kw):
 
 
 #: Step times the test substitutes for the measured ones, so the speed-up has a known value.
-FAKE_MS_PER_STEP = {"naive": 40.0, "cpp": 8.0, "torch": 10.0}
+FAKE_MS_PER_STEP = {"naive": 40.0, "cpp": 8.0, "torch": 10.0, "torchlogix": 80.0}
 
 
 def _in_process_with_fixed_step_times(spec):
     """The real measurement, in this process (the subprocess protocol is tested below), with
     ``ms_per_step`` replaced by ``FAKE_MS_PER_STEP``."""
-    if spec["kind"] == "eval":
-        return bench.measure_eval(spec)
-    return dict(bench.measure(spec), ms_per_step=FAKE_MS_PER_STEP[spec["impl"]])
+    if spec["kind"] != "train":
+        return bench.measure_any(spec)
+    return dict(bench.measure_any(spec), ms_per_step=FAKE_MS_PER_STEP[spec["impl"]])
+
+
+def _torchlogix():
+    return () if isinstance(bench.import_torchlogix(), str) else ("torchlogix",)
 
 
 def test_results_json_structure(tmp_path, monkeypatch, capsys):
@@ -51,18 +55,42 @@ def test_results_json_structure(tmp_path, monkeypatch, capsys):
     res = json.loads((tmp_path / "bench" / "results.json").read_text())
     impls = [(e["impl"], e["mode"]) for e in res["measurements"]]
     ours = ("cpp", "torch") if cpu_kernel.available() else ("torch",)
-    assert impls == [(i, m) for m in ("gumbel", "softmax") for i in ("naive", *ours)]
+    tlx = _torchlogix()
+    assert impls == [(i, m) for m in ("gumbel", "softmax") for i in ("naive", *ours, *tlx)]
+    (peak,) = res["peak"]
+    assert peak["threads"] == 1 and peak["gflops"] > 0 and peak["gbytes_per_s"] > 0
     for e in res["measurements"]:
         assert TRAIN_KEYS <= set(e), e
         assert e["device"] == "cpu" and e["layers"] == 2 and e["width"] == 40 and e["gates"] == 80
         assert e["ms_forward"] > 0 and e["ms_backward"] > 0 and e["peak_total_mb"] > 0
+        assert len(e["rounds_ms"]) == 2  # best of --rounds 2
+        work = bench.step_work(2, 40, 16, 24, 10, e["mode"])
+        floor = max(work["gflop"] / peak["gflops"], work["mbytes"] / 1e3 / peak["gbytes_per_s"]) * 1e3
+        assert e["floor_ms"] == pytest.approx(floor, rel=1e-3)
+        assert e["x_floor"] == pytest.approx(e["ms_per_step"] / floor, rel=1e-2)
     for mode in ("gumbel", "softmax"):  # naive 40 ms against the best of ours: cpp 8 ms, else torch 10 ms
         assert res[f"cpu_speedup_{mode}"] == (5.0 if cpu_kernel.available() else 4.0)
+        if tlx:  # torchlogix 80 ms against the same
+            assert res[f"cpu_speedup_vs_torchlogix_{mode}"] == (10.0 if cpu_kernel.available() else 8.0)
+        else:
+            assert res[f"cpu_speedup_vs_torchlogix_{mode}"] is None
+    if not tlx:
+        assert any(n.startswith("cpu torchlogix: skipped (") for n in res["notes"])
     (ev,) = res["eval"]
     assert ev["impl"] == "reference_numpy" and ev["samples_per_s"] > 0 and ev["gates"] == 80
     assert res["threads"] == 1 and res["command"].startswith("logicforge bench")
     out = capsys.readouterr().out
     assert "ms/step" in out and "samples/s" in out and "cpu speedup" in out
+
+
+def test_step_work_counts_the_backward_multiply_adds():
+    """6 x 8000, batch 256: 12 flops per gate and sample (8 without input gradients in the first layer)."""
+    g = bench.step_work(6, 8000, 256, 1568, 10, "gumbel")
+    gs = 48_000 * 256
+    assert g["gflop"] * 1e9 == pytest.approx(12 * gs - 4 * 8000 * 256 + 48_000 * (40 + 16 * 12 + 16 * 40))
+    s = bench.step_work(6, 8000, 256, 1568, 10, "softmax")
+    assert s["gflop"] * 1e9 == pytest.approx(18 * gs - 4 * 8000 * 256 + 48_000 * (40 + 16 * 12))
+    assert s["mbytes"] * 1e6 == pytest.approx(g["mbytes"] * 1e6 + 8 * gs)  # the float activations
 
 
 @pytest.mark.slow  # two fresh interpreters that import torch and measure: ~20 s on a busy machine
@@ -100,7 +128,8 @@ def test_a_failed_measurement_exits_like_every_command(tmp_path, monkeypatch):
         return _in_process_with_fixed_step_times(spec)
 
     monkeypatch.setattr(bench, "_in_subprocess", fail_naive)
-    total = 7 if cpu_kernel.available() else 5  # naive, (cpp,) torch per mode, and the evaluation
+    # naive, (cpp,) torch, (torchlogix,) per mode, the machine's peak and the evaluation
+    total = 2 * (2 + cpu_kernel.available() + len(_torchlogix())) + 2
     with pytest.raises(LogicforgeError, match=rf"2 of {total} measurements failed \(first: boom\)"):
         bench_command.run(_args(tmp_path))
     assert (tmp_path / "bench" / "results.json").is_file()

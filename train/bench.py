@@ -46,6 +46,12 @@ CPU_SIZE = {"layers": 6, "width": 8000, "batch": 256, "in_bits": 1568, "classes"
 CIFAR_SIZE = {"layers": 12, "width": 256_000, "batch": 128, "in_bits": 3072 * 3, "classes": 10}
 #: --quick: a smoke run of every code path.
 QUICK_SIZE = {"layers": 3, "width": 1000, "batch": 64, "in_bits": 256, "classes": 10}
+#: The sizes users train for small FPGAs, measured after the CPU size (the first on 1 thread): the default
+#: digits model (512 thermometer bits) and a 4 x 2000 network over 1568 bits.
+SMALL_SIZES = ({"layers": 3, "width": 1000, "batch": 64, "in_bits": 512, "classes": 10, "threads": 1},
+               {"layers": 4, "width": 2000, "batch": 256, "in_bits": 1568, "classes": 10})
+#: torchlogix (an independent LGN library, optional): its forward_sampling per mode of ours.
+TORCHLOGIX_SAMPLING = {"gumbel": "gumbel_hard", "softmax": "soft"}
 
 EVAL_SAMPLES = {"cpu": 65_536, "cuda": 1 << 20}
 QUICK_EVAL_SAMPLES = 4096
@@ -150,10 +156,13 @@ def measure(spec: dict) -> dict:
     kw = dict(layers=layers, width=width, group_size=group, tau=max(1.0, group / 10), mode=mode, seed=0)
     if impl == "naive":
         model = NaiveLogicNet(in_bits, classes, **kw)
+    elif impl == "torchlogix":
+        model = _torchlogix_net(in_bits, classes, **kw)
     else:
         model = LogicNet(in_bits, classes, backend=impl, **kw)
     model = model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, fused=True)  # the trainer's optimiser, for every impl
+    seeded = impl != "torchlogix"  # torchlogix draws its own noise inside its forward
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(batch, in_bits, generator=g) > 0.5).float().to(device)
     y = torch.randint(0, classes, (batch,), generator=g).to(device)
@@ -170,7 +179,7 @@ def measure(spec: dict) -> dict:
     for step in range(spec["warmup"] + spec["steps"]):
         _sync(device)
         t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x, noise_seed=step), y)
+        loss = torch.nn.functional.cross_entropy(model(x, noise_seed=step) if seeded else model(x), y)
         _sync(device)
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -188,7 +197,7 @@ def measure(spec: dict) -> dict:
 
     # The per-step Gumbel noise alone (drawn on the device from a seeded generator).
     noise = []
-    if mode == "gumbel":
+    if mode == "gumbel" and seeded:
         for rep in range(3):
             _sync(device)
             t0 = time.perf_counter()
@@ -199,14 +208,106 @@ def measure(spec: dict) -> dict:
     ms = lambda xs: round(_median(xs) * 1e3, 3)  # noqa: E731
     return {
         "impl": impl, "mode": mode, "device": device.type, "layers": layers, "width": width, "batch": batch,
-        "in_bits": in_bits, "classes": classes, "gates": sum(l.out_dim for l in model.layers),
+        "in_bits": in_bits, "classes": classes, "gates": layers * width - width + classes * group,
         "steps": spec["steps"], "warmup": spec["warmup"],
         "ms_per_step": ms(total), "ms_forward": ms(fwd), "ms_backward": ms(bwd), "ms_optimizer": ms(opt_t),
-        "ms_noise": ms(noise) if noise else 0.0, "ms_per_step_min": round(min(total) * 1e3, 3),
+        "ms_noise": ms(noise) if noise else (None if mode == "gumbel" else 0.0),
+        "ms_per_step_min": round(min(total) * 1e3, 3),
         "peak_mem_mb": round(peak, 1), "peak_total_mb": round(peak_total, 1),
         "memory_measure": mem.how,
         "threads": torch.get_num_threads(),
     }
+
+
+def import_torchlogix():
+    """torchlogix's ``(LogicDense, GroupSum)``, or a string saying why they cannot be imported.
+
+    torchlogix 0.2.2's top-level ``__init__`` imports ``circuit.py``, which needs Python 3.12 syntax;
+    its layers do not. On older Pythons the layers are imported without running that ``__init__``.
+    """
+    import importlib
+    import importlib.util
+    import types
+
+    if "torchlogix.layers" in sys.modules:
+        layers = sys.modules["torchlogix.layers"]
+        return layers.LogicDense, layers.GroupSum
+    try:
+        spec = importlib.util.find_spec("torchlogix")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return "torchlogix is not installed (pip install torchlogix==0.2.2 --no-deps)"
+    try:
+        try:
+            layers = importlib.import_module("torchlogix.layers")
+        except SyntaxError:
+            for name in [m for m in sys.modules if m == "torchlogix" or m.startswith("torchlogix.")]:
+                del sys.modules[name]
+            pkg = types.ModuleType("torchlogix")
+            pkg.__path__, pkg.__spec__ = list(spec.submodule_search_locations or []), spec
+            sys.modules["torchlogix"] = pkg
+            layers = importlib.import_module("torchlogix.layers")
+        return layers.LogicDense, layers.GroupSum
+    except Exception as e:  # a broken or incompatible install: the row is skipped with this reason
+        return f"torchlogix cannot be imported ({e.__class__.__name__}: {e})"
+
+
+def _torchlogix_net(in_bits, classes, *, layers, width, group_size, tau, mode, seed):
+    """The same network in torchlogix 0.2.2: ``LogicDense`` layers (raw parametrization, fixed random
+    connections, residual init) and its ``GroupSum``; gumbel -> ``gumbel_hard``, softmax -> ``soft``."""
+    import torch
+
+    found = import_torchlogix()
+    if isinstance(found, str):
+        raise RuntimeError(found)
+    dense, group_sum = found
+    torch.manual_seed(seed)
+    dims = [in_bits] + [width] * (layers - 1) + [classes * group_size]
+    kw = {"parametrization": "raw", "parametrization_kwargs": {"forward_sampling": TORCHLOGIX_SAMPLING[mode]}}
+    return torch.nn.Sequential(*(dense(i, o, **kw) for i, o in zip(dims[:-1], dims[1:])), group_sum(classes, tau))
+
+
+def measure_peak(spec: dict) -> dict:
+    """The machine's measured peak with ``threads`` threads: fp32 GFLOP/s of a large matmul (counted
+    as 2 n^3) and GB/s of a large triad ``a = b + s * c`` (3 x 4 bytes per element, 64 MB arrays)."""
+    import torch
+
+    n, m = 2048, 16 << 20
+    x, y = torch.rand(n, n), torch.rand(n, n)
+    b, c, a = torch.rand(m), torch.rand(m), torch.empty(m)
+    flops, bws = [], []
+    for _ in range(spec.get("reps", 5)):
+        t0 = time.perf_counter()
+        torch.mm(x, y)
+        flops.append(2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+        t0 = time.perf_counter()
+        torch.add(b, c, alpha=1.5, out=a)
+        bws.append(3 * 4 * m / (time.perf_counter() - t0) / 1e9)
+    return {"kind": "peak", "device": "cpu", "threads": torch.get_num_threads(),
+            "gflops": round(max(flops), 1), "gbytes_per_s": round(max(bws), 1)}
+
+
+def step_work(layers: int, width: int, batch: int, in_bits: int, classes: int, mode: str) -> dict:
+    """The least work one training step must do, as flops and bytes (a model, see docs/performance.md).
+
+    Per gate and sample: backward 4 multiply-adds for the coefficient sums and, except in the first
+    layer, 2 for the input gradients; softmax mode adds a forward of 3 multiply-adds (gumbel mode's
+    forward is bit operations, counted as free). Per gate (16 logits): about 40 flops of softmax and its
+    gradient, 12 per logit of Adam and, in gumbel mode, 40 per logit for the noise.
+    Bytes: every gradient between layers written once and read once (4 + 4 bytes per gate and sample),
+    and in softmax mode the float activations too; per gate, logits, gradient and Adam's two moments
+    read and written (16 x 4 x 7 bytes). Cache reuse can beat the byte count; nothing beats the flops.
+    """
+    group = max(1, width // classes)
+    outs = [width] * (layers - 1) + [classes * group]
+    gates = sum(outs)
+    gs = gates * batch
+    first = outs[0] * batch
+    flops = 2 * (4 * gs + 2 * (gs - first)) + (6 * gs if mode == "softmax" else 0)
+    flops += gates * (40 + 16 * 12 + (16 * 40 if mode == "gumbel" else 0))
+    nbytes = 8 * (gs - outs[-1] * batch) + (8 * gs if mode == "softmax" else 0) + gates * 16 * 4 * 7
+    return {"gflop": flops / 1e9, "mbytes": nbytes / 1e6}
 
 
 def measure_eval(spec: dict) -> dict:
@@ -296,7 +397,7 @@ def _in_subprocess(spec: dict) -> dict:
 def measure_entry(spec: dict) -> dict:
     """One table row: the timing run, plus on the CPU a short second run for the memory figure."""
     res = _in_subprocess(spec)
-    if spec["kind"] != "train" or spec["device"] != "cpu" or "error" in res:
+    if spec["kind"] != "train" or spec["device"] != "cpu" or "error" in res or spec.get("no_memory_run"):
         return res
     mem = _in_subprocess({**spec, "steps": 1, "warmup": 1, "memory_run": True})
     res["peak_mem_mb_default_allocator"] = res["peak_mem_mb"]
@@ -308,13 +409,27 @@ def measure_entry(spec: dict) -> dict:
     return res
 
 
+def measure_any(spec: dict) -> dict:
+    """One measurement of any kind (``train``, ``eval`` or ``peak``), in this process."""
+    import torch
+
+    kind = spec.get("kind")
+    before = torch.get_num_threads()
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    try:
+        return measure_eval(spec) if kind == "eval" else measure_peak(spec) if kind == "peak" else measure(spec)
+    finally:
+        torch.set_num_threads(before)
+
+
 def _worker(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     if spec.get("threads"):
         import torch
 
         torch.set_num_threads(spec["threads"])
-    out = measure_eval(spec) if spec.get("kind") == "eval" else measure(spec)
+    out = measure_any(spec)
     print(RESULT_TAG + json.dumps(out), flush=True)
     return 0
 
@@ -331,12 +446,25 @@ def plan(args, devices, cuda_ok: bool):
         from logicforge.train import cpu_kernel
 
         cpp_ok = cpu_kernel.available()
-        for mode in ("gumbel", "softmax"):
-            for impl in ("naive", "cpp", "torch"):
-                if impl == "cpp" and not cpp_ok:
-                    notes.append(f"cpu {mode} cpp: skipped (the C++ kernel cannot be built here)")
-                    continue
-                specs.append({**base, "impl": impl, "mode": mode, "device": "cpu", **cpu_size})
+        tlx = import_torchlogix()
+        if isinstance(tlx, str):
+            notes.append(f"cpu torchlogix: skipped ({tlx})")
+        sizes = [cpu_size] if args.quick or args.size else [CPU_SIZE, *SMALL_SIZES]
+        thread_counts = []
+        for size in sizes:
+            size = dict(size)
+            threads = size.pop("threads", args.threads)
+            thread_counts.append(threads)
+            for mode in ("gumbel", "softmax"):
+                for impl in ("naive", "cpp", "torch", "torchlogix"):
+                    if impl == "cpp" and not cpp_ok:
+                        notes.append(f"cpu {mode} cpp: skipped (the C++ kernel cannot be built here)")
+                        continue
+                    if impl == "torchlogix" and isinstance(tlx, str):
+                        continue
+                    specs.append({**base, "threads": threads, "impl": impl, "mode": mode, "device": "cpu", **size})
+        for threads in dict.fromkeys(thread_counts):  # the machine's peak, for the floor column
+            specs.append({"kind": "peak", "device": "cpu", "threads": threads, "reps": 2 if args.quick else 5})
         specs.append({"kind": "eval", "impl": "reference_numpy", "device": "cpu", "threads": args.threads,
                       **cpu_size, "samples": n_eval or EVAL_SAMPLES["cpu"], "reps": 3})
     if "cuda" in devices:
@@ -383,35 +511,51 @@ def speedups(entries: list[dict]) -> dict:
         key = (e["device"], e["layers"], e["width"], e["batch"], e["mode"])
         groups.setdefault(key, {})[e["impl"]] = e["ms_per_step"]
     for (device, layers, width, batch, mode), ms in groups.items():
-        ours = {k: v for k, v in ms.items() if k != "naive"}
+        ours = {k: v for k, v in ms.items() if k not in ("naive", "torchlogix")}
         tag = f"{device}_{layers}x{width}_b{batch}_{mode}"
         if "naive" in ms and ours:
             best = min(ours, key=ours.get)
             out[f"{tag}_vs_naive"] = {"best_impl": best, "speedup": round(ms["naive"] / ours[best], 2)}
         if "torch" in ms and "triton" in ms:
             out[f"{tag}_triton_vs_torch"] = round(ms["torch"] / ms["triton"], 2)
+        ours = {k: v for k, v in ours.items() if k != "torchlogix"}
+        if "torchlogix" in ms and ours:
+            best = min(ours, key=ours.get)
+            out[f"{tag}_vs_torchlogix"] = {"best_impl": best, "speedup": round(ms["torchlogix"] / ours[best], 2)}
     return out
 
 
 def table(entries: list[dict], notes: list[str]) -> str:
-    rows = [("impl", "mode", "device", "size", "ms/step", "fwd", "bwd", "adam", "noise", "peak MB", "vs naive")]
-    naive = {(e["device"], e["layers"], e["width"], e["batch"], e["mode"]): e["ms_per_step"]
-             for e in entries if e.get("impl") == "naive" and "ms_per_step" in e}
+    rows = [("impl", "mode", "device", "size", "thr", "ms/step", "fwd", "bwd", "adam", "noise", "peak MB",
+             "floor ms", "x floor", "vs naive", "vs tlx")]
+    key = lambda e: (e["device"], e["layers"], e["width"], e["batch"], e["mode"])  # noqa: E731
+    ref = {name: {key(e): e["ms_per_step"] for e in entries if e.get("impl") == name and "ms_per_step" in e}
+           for name in ("naive", "torchlogix")}
     for e in entries:
-        if e.get("kind") == "eval" or "samples_per_s" in e:
+        if e.get("kind") in ("eval", "peak") or "samples_per_s" in e or "gflops" in e:
             continue
         size = f"{e['layers']}x{e['width']} b{e['batch']} in{e['in_bits']}"
         if "error" in e:
-            rows.append((e["impl"], e["mode"], e["device"], size, "error: " + e["error"], "", "", "", "", "", ""))
+            rows.append((e["impl"], e["mode"], e["device"], size, "", "error: " + e["error"]) + ("",) * 9)
             continue
-        ref = naive.get((e["device"], e["layers"], e["width"], e["batch"], e["mode"]))
-        speed = f"{ref / e['ms_per_step']:.1f}x" if ref and e["impl"] != "naive" else ""
-        rows.append((e["impl"], e["mode"], e["device"], size, f"{e['ms_per_step']:.1f}", f"{e['ms_forward']:.1f}",
-                     f"{e['ms_backward']:.1f}", f"{e['ms_optimizer']:.1f}", f"{e['ms_noise']:.1f}",
-                     "?" if e["peak_mem_mb"] is None else f"{e['peak_mem_mb']:.0f}", speed))
+        vs = ["", ""]
+        for i, name in enumerate(("naive", "torchlogix")):
+            r = ref[name].get(key(e))
+            if r and e["impl"] not in ("naive", "torchlogix"):
+                vs[i] = f"{r / e['ms_per_step']:.1f}x"
+        noise = e.get("ms_noise")
+        rows.append((e["impl"], e["mode"], e["device"], size, str(e.get("threads", "")), f"{e['ms_per_step']:.1f}",
+                     f"{e['ms_forward']:.1f}", f"{e['ms_backward']:.1f}", f"{e['ms_optimizer']:.1f}",
+                     "in fwd" if noise is None else f"{noise:.1f}",
+                     "?" if e["peak_mem_mb"] is None else f"{e['peak_mem_mb']:.0f}",
+                     f"{e['floor_ms']:.2f}" if "floor_ms" in e else "",
+                     f"{e['x_floor']:.0f}" if "x_floor" in e else "", *vs))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     for e in entries:
+        if "gflops" in e:
+            lines.append(f"peak ({e['threads']} threads): {e['gflops']} GFLOP/s fp32 matmul, "
+                         f"{e['gbytes_per_s']} GB/s triad")
         if "samples_per_s" in e:
             ok = "" if e["matches_reference"] is None else f", matches reference: {e['matches_reference']}"
             lines.append(f"eval {e['impl']} ({e['device']}): {e['gates']} gates, {e['samples']} samples: "
@@ -420,6 +564,36 @@ def table(entries: list[dict], notes: list[str]) -> str:
             lines.append(f"eval ({e['device']}): error: {e['error']}")
     lines += notes
     return "\n".join(lines)
+
+
+def keep_best(old: dict | None, new: dict) -> dict:
+    """Across rounds: the faster timing (the first round's memory figures stay), the higher peak."""
+    if old is None or "error" in old:
+        return new
+    if "error" in new:
+        return old
+    if "gflops" in new:
+        return {**old, "gflops": max(old["gflops"], new["gflops"]),
+                "gbytes_per_s": max(old["gbytes_per_s"], new["gbytes_per_s"])}
+    if "samples_per_s" in new:
+        return new if new["samples_per_s"] > old["samples_per_s"] else old
+    rounds = old.get("rounds_ms", [old["ms_per_step"]]) + [new["ms_per_step"]]
+    if new["ms_per_step"] < old["ms_per_step"]:
+        old = {**old, **{k: v for k, v in new.items() if k.startswith("ms_")}}
+    return {**old, "rounds_ms": rounds}
+
+
+def add_floor(entries: list[dict], peaks: list[dict]) -> None:
+    """``floor_ms``: the least time of ``step_work`` at the measured peak of the row's thread count."""
+    by_threads = {p["threads"]: p for p in peaks if "gflops" in p}
+    for e in entries:
+        peak = by_threads.get(e.get("threads"))
+        if "error" in e or peak is None:
+            continue
+        work = step_work(e["layers"], e["width"], e["batch"], e["in_bits"], e["classes"], e["mode"])
+        floor = max(work["gflop"] / peak["gflops"], work["mbytes"] / 1e3 / peak["gbytes_per_s"]) * 1e3
+        e.update({"gflop": round(work["gflop"], 4), "mbytes": round(work["mbytes"], 2),
+                  "floor_ms": float(f"{floor:.4g}"), "x_floor": round(e["ms_per_step"] / floor, 1)})
 
 
 if __name__ == "__main__":

@@ -270,9 +270,10 @@ def forward(x, ia, ib, coef):
     return module().forward(x, ia, ib, coef.contiguous())
 
 
-def backward(x, ia, ib, coef, g):
-    gx, gcoef = module().backward(x, ia, ib, coef.contiguous(), g)
-    return gx, gcoef
+def backward(x, ia, ib, coef, g, *, need_gx=True):
+    """(gx or None, gcoef) over real-valued x; with ``need_gx`` False only gcoef is computed."""
+    gx, gcoef = module().backward(x, ia, ib, coef.contiguous(), g, need_gx)
+    return (gx if need_gx else None), gcoef
 
 
 def backward_bits(packed, n, ia, ib, coef, g, *, need_gx=True):
@@ -283,3 +284,45 @@ def backward_bits(packed, n, ia, ib, coef, g, *, need_gx=True):
     """
     gx, gcoef = module().backward_bits(packed, n, ia, ib, coef.contiguous(), g, need_gx)
     return (gx if need_gx else None), gcoef
+
+
+# -- gate coefficients, Gumbel noise and the whole-network packed pass (gumbel mode) ---------------
+
+def gumbel_noise(rows, k1, k2, *, fast_log=True):
+    """Standard Gumbel samples [rows, 16] of ``functional.hashed_gumbel`` for the key (k1, k2).
+
+    ``fast_log``: a short polynomial log (about 1 ulp) instead of SLEEF's; either rounds the last bit
+    differently from ``torch.log`` now and then.
+    """
+    return module().gumbel_noise(rows, k1, k2, fast_log)
+
+
+def gumbel_coef(logits, noise, temperature, coeffs):
+    """(coeffs[argmax(logits + noise)], softmax((logits + noise) / temperature))."""
+    return module().gumbel_coef(logits.contiguous(), noise.contiguous(), float(temperature), coeffs.contiguous())
+
+
+def softmax_coef(logits, coeffs):
+    """(softmax(logits) @ coeffs, softmax(logits))."""
+    return module().softmax_coef(logits.contiguous(), coeffs.contiguous())
+
+
+def coef_backward(grad_coef, soft, temperature, coeffs):
+    """dL/dlogits = soft * (gw - sum(soft * gw)) / temperature with gw = grad_coef @ coeffs.T."""
+    return module().coef_backward(grad_coef.contiguous(), soft, float(temperature), coeffs.contiguous())
+
+
+def net_forward_bits(x, ia, ib, coef, classes, tau):
+    """Whole-network forward on packed bits: (scores [B, classes], packed input of every layer)."""
+    out = module().net_forward_bits(x.contiguous(), list(ia), list(ib), [c.contiguous() for c in coef],
+                                    classes, float(tau))
+    return out[0], out[1:]
+
+
+def net_backward_bits(bits, ia, ib, coef, gs, batch, prefetch=2):
+    """dL/dcoef of every layer from the saved bits and gs = (dL/dscores / tau)^T [classes, B].
+
+    ``prefetch``: how many consumers ahead the gather loop prefetches gradient rows (0: none).
+    """
+    return module().net_backward_bits(list(bits), list(ia), list(ib), [c.contiguous() for c in coef],
+                                      gs.contiguous(), batch, prefetch)

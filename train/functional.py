@@ -38,15 +38,65 @@ def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -
     return -torch.log(-torch.log(u))
 
 
+_M32, _M64 = 0xFFFFFFFF, (1 << 64) - 1
+
+
+def noise_key(seed: int, layer: int) -> tuple[int, int]:
+    """The two 32-bit keys of layer ``layer``'s Gumbel noise at ``seed`` (a splitmix64 finaliser)."""
+    z = (seed * 0x9E3779B97F4A7C15 + (layer + 1) * 0xD1B54A32D192ED03) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    z ^= z >> 31
+    return z & _M32, z >> 32
+
+
+def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+    """(x * c) mod 2^32 for int64 x in [0, 2^32), without int64 overflow."""
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+
+def _fmix32(x: torch.Tensor) -> torch.Tensor:
+    """MurmurHash3's 32-bit finaliser (a bijection of [0, 2^32)) on int64 tensors."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = _mul32(x, 0xC2B2AE35)
+    return x ^ (x >> 16)
+
+
+def hashed_gumbel(rows: int, key: tuple[int, int], device=None) -> torch.Tensor:
+    """Standard Gumbel samples [rows, 16] from a counter-based hash: the definition of the seeded noise.
+
+    Element i (row-major) takes h = fmix32(fmix32(i ^ k1) + k2), a uniform u = ((h >> 9) + 0.5) * 2^-23
+    (23 bits, strictly inside (0, 1) and exact in float32) and g = -log(-log(u)). Any element can be
+    drawn on its own, on any device, and in any order. The C++ kernel (``cpu_kernel.gumbel_noise``)
+    draws the same uniforms; its vector ``log`` may round the last bit differently (about 1e-7).
+    """
+    k1, k2 = key
+    i = torch.arange(rows * gates.NUM_OPS, dtype=torch.int64, device=device)
+    h = _fmix32((_fmix32(i ^ k1) + k2) & _M32)
+    u = ((h >> 9).to(torch.float32) + 0.5) * 2.0 ** -23
+    return (-torch.log(-torch.log(u))).view(rows, gates.NUM_OPS)
+
+
 def layer_noise(layers, noise_seed: int | None):
     """Per layer, the Gumbel samples [out_dim, 16] for one training step.
 
-    With a seed they are drawn on the layers' device from a generator seeded with it, so they are a
-    function of (seed, device type): identical on every rank of a distributed run and on a resume.
+    With a seed, layer ``l`` draws ``hashed_gumbel`` with ``noise_key(seed, l)``: a function of the
+    seed alone, identical on every rank of a distributed run and on a resume (up to the rounding of
+    ``log`` on another device or kernel). On the CPU the C++ kernel draws them where it is built.
+    Without a seed they come from the global generator.
     """
     device = layers[0].logits.device
-    gen = None if noise_seed is None else torch.Generator(device=device).manual_seed(noise_seed)
-    return [gumbel_noise(layer.logits.shape, generator=gen, device=device) for layer in layers]
+    if noise_seed is None:
+        return [gumbel_noise(layer.logits.shape, device=device) for layer in layers]
+    keys = [noise_key(noise_seed, i) for i in range(len(layers))]
+    if device.type == "cpu":  # every backend: the C++ draw is much cheaper than the torch ops below
+        from logicforge.train import cpu_kernel
+
+        if cpu_kernel.available():
+            return [cpu_kernel.gumbel_noise(layer.logits.shape[0], *k) for layer, k in zip(layers, keys)]
+    return [hashed_gumbel(layer.logits.shape[0], k, device=device) for layer, k in zip(layers, keys)]
 
 
 def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None = None,
@@ -104,6 +154,88 @@ def layer_weights(logits: torch.Tensor, mode: str, training: bool, *, noise: tor
     if mode == "gumbel" and noise is None:
         noise = gumbel_noise(logits.shape, device=logits.device)
     return gate_weights(logits, mode, noise=noise, temperature=temperature)
+
+
+class CppGumbelCoefficients(torch.autograd.Function):
+    """``GumbelCoefficients`` in two C++ calls (noise add, argmax, softmax and the gather fused)."""
+
+    @staticmethod
+    def forward(ctx, logits, noise, temperature, coeffs):
+        from logicforge.train import cpu_kernel
+
+        coef, soft = cpu_kernel.gumbel_coef(logits, noise, temperature, coeffs)
+        ctx.save_for_backward(soft, coeffs)
+        ctx.temperature = temperature
+        return coef
+
+    @staticmethod
+    def backward(ctx, grad_coef):
+        from logicforge.train import cpu_kernel
+
+        soft, coeffs = ctx.saved_tensors
+        return cpu_kernel.coef_backward(grad_coef, soft, ctx.temperature, coeffs), None, None, None
+
+
+class CppSoftmaxCoefficients(torch.autograd.Function):
+    """``softmax(logits) @ coeffs`` and its gradient, each in one C++ call."""
+
+    @staticmethod
+    def forward(ctx, logits, coeffs):
+        from logicforge.train import cpu_kernel
+
+        coef, soft = cpu_kernel.softmax_coef(logits, coeffs)
+        ctx.save_for_backward(soft, coeffs)
+        return coef
+
+    @staticmethod
+    def backward(ctx, grad_coef):
+        from logicforge.train import cpu_kernel
+
+        soft, coeffs = ctx.saved_tensors
+        return cpu_kernel.coef_backward(grad_coef, soft, 1.0, coeffs), None
+
+
+def layer_coefficients(logits: torch.Tensor, coeffs: torch.Tensor, mode: str, training: bool, backend: str, *,
+                       noise: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """A layer's {1, a, b, ab} coefficients [N, 4] for one forward pass (see ``layer_weights``);
+    fused C++ kernels where ``backend`` is ``cpp``."""
+    if training and mode == "gumbel":
+        if noise is None:
+            noise = gumbel_noise(logits.shape, device=logits.device)
+        fn = CppGumbelCoefficients if backend == "cpp" else GumbelCoefficients
+        return fn.apply(logits, noise, temperature, coeffs)
+    if training and mode == "softmax" and backend == "cpp":
+        return CppSoftmaxCoefficients.apply(logits, coeffs)
+    return layer_weights(logits, mode, training) @ coeffs
+
+
+class GumbelNetFunction(torch.autograd.Function):
+    """A whole gumbel-mode network and its group sum in one C++ call each way (CPU, 0/1 inputs).
+
+    Forward: ``x`` [B, in] is packed to bits once; every layer maps bits to bits with its sampled
+    gate; the last layer's bits are counted per class group, divided by ``tau``: scores [B, classes],
+    the same as ``GroupSum`` of the per-layer path. The packed input of every layer is saved.
+    Backward: dL/dcoef of every layer (``LogicLayerFunction``'s math on the saved bits).
+    """
+
+    @staticmethod
+    def forward(ctx, x, ia, ib, classes, tau, *coefs):
+        from logicforge.train import cpu_kernel
+
+        scores, bits = cpu_kernel.net_forward_bits(x, ia, ib, coefs, classes, tau)
+        ctx.save_for_backward(*bits, *coefs)
+        ctx.ia, ctx.ib, ctx.tau, ctx.batch, ctx.layers = ia, ib, tau, x.shape[0], len(coefs)
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad_scores):
+        from logicforge.train import cpu_kernel
+
+        saved = ctx.saved_tensors
+        bits, coefs = saved[: ctx.layers], saved[ctx.layers:]
+        gs = (grad_scores / ctx.tau).t().contiguous()  # GroupSum's backward, one row per class
+        gcoefs = cpu_kernel.net_backward_bits(bits, ctx.ia, ctx.ib, coefs, gs, ctx.batch)
+        return (None, None, None, None, None, *gcoefs)
 
 
 # -- bit packing (used to save binary activations) ---------------------------------------------
@@ -168,6 +300,11 @@ class LogicLayerFunction(torch.autograd.Function):
                                                  need_gx=ctx.needs_input_grad[0])
             return gx, None, None, gcoef, None, None
         x = _packer(ctx.backend)[1](saved, ctx.n) if ctx.binary else saved
+        if ctx.backend == "cpp":
+            from logicforge.train import cpu_kernel
+
+            gx, gcoef = cpu_kernel.backward(x, ia, ib, coef, g.contiguous(), need_gx=ctx.needs_input_grad[0])
+            return gx, None, None, gcoef, None, None
         _, bwd = _kernels(ctx.backend)
         gx, gcoef = bwd(x, ia, ib, coef, g.contiguous())
         return gx, None, None, gcoef, None, None

@@ -46,14 +46,14 @@ class LogicLayer(nn.Module):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, temperature: float = 1.0,
                 binary: bool = False) -> torch.Tensor:
         """``x``: [in_dim, batch] -> [out_dim, batch]. ``noise``: Gumbel samples [out_dim, 16]."""
-        if self.training and self.mode == "gumbel":
-            if noise is None:
-                noise = F.gumbel_noise(self.logits.shape, device=self.logits.device)
-            coef = F.GumbelCoefficients.apply(self.logits, noise, temperature, self.coeffs)
-        else:
-            coef = F.layer_weights(self.logits, self.mode, self.training) @ self.coeffs
+        coef = self.coefficients(noise, temperature, F.pick_backend(x, self.backend))
         binary = binary and not (self.training and self.mode == "softmax")  # relaxed gates give reals
         return F.logic_layer(x, self.ia, self.ib, coef, binary=binary, backend=self.backend)
+
+    def coefficients(self, noise: torch.Tensor | None, temperature: float, backend: str) -> torch.Tensor:
+        """This forward pass's gate coefficients [out_dim, 4] (see ``functional.layer_coefficients``)."""
+        return F.layer_coefficients(self.logits, self.coeffs, self.mode, self.training, backend, noise=noise,
+                                    temperature=temperature)
 
     def ops(self) -> torch.Tensor:
         """The discrete gate of every neuron (argmax of its logits)."""
@@ -103,12 +103,18 @@ class LogicNet(nn.Module):
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
         """``x``: [batch, in_bits] of 0/1 -> [batch, classes] scores.
 
-        With ``noise_seed`` the Gumbel samples are a function of the seed and the device type
-        (identical on every rank); without it they come from the global generator.
+        With ``noise_seed`` the Gumbel samples are a function of the seed (``functional.layer_noise``,
+        identical on every rank); without it they come from the global generator. In gumbel training on
+        the C++ backend the whole network runs on packed bits (``functional.GumbelNetFunction``).
         """
-        h = x.t().contiguous()
         sampling = self.training and self.mode == "gumbel"
         noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
+        if sampling and x.dim() == 2 and x.dtype == torch.float32 and all(F.pick_backend(x, l.backend) == "cpp" for l in self.layers):
+            # Bits in, bits out: the whole network in one C++ call each way (same result as below).
+            coefs = [l.coefficients(n, self.temperature, "cpp") for l, n in zip(self.layers, noises)]
+            return F.GumbelNetFunction.apply(x.contiguous(), [l.ia for l in self.layers], [l.ib for l in self.layers],
+                                             self.head.classes, self.head.tau, *coefs)
+        h = x.t().contiguous()
         for layer, noise in zip(self.layers, noises):
             h = layer(h, noise=noise, temperature=self.temperature, binary=True)
         return self.head(h)
