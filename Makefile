@@ -9,15 +9,16 @@ STAMP  := $(VENV)/.logicforge-installed
 CONFIG  ?= configs/default.yaml
 BOARD   ?= icebreaker
 NPROC   ?= 1
+EXPERIMENT ?= experiments/digits.yaml
 RUN     ?=
 NETLIST ?=
 ARGS    ?=
 SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 
-.PHONY: setup train predict passes verilog sim synth bitstream program demo bench test clean help
+.PHONY: experiment setup train predict passes verilog sim synth bitstream program demo bench test clean help
 
 help:
-	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test"
+	@echo "make setup | train [CONFIG=… NPROC=n] | experiment [EXPERIMENT=…] | verilog|sim|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ program: $(STAMP)
 
 demo: $(STAMP)
 	$(LF) demo --config $(CONFIG) $(ARGS)
+
+experiment: $(STAMP)
+	$(LF) experiment --config $(EXPERIMENT) $(ARGS)
 
 bench: $(STAMP)
 	$(LF) bench $(ARGS)

@@ -24,6 +24,7 @@ COMMANDS = {
     "program": ("logicforge.boards.commands_program", "program the board with iceprog"),
     "demo": ("logicforge.demo", "train, generate, simulate and synthesise the default model"),
     "bench": ("logicforge.train.bench", "benchmark training-step speed and discrete evaluation"),
+    "experiment": ("logicforge.commands.experiment", "compare the training estimators over seeds and temperatures"),
 }
 
 

@@ -21,8 +21,12 @@ class LogicLayer(nn.Module):
     - ``mode="gumbel"``: in training, each forward samples one gate per neuron (shared by the batch)
       from ``softmax((logits + Gumbel) / temperature)``; the forward pass uses that gate, the backward
       pass the soft probabilities (straight-through). Binary inputs give binary outputs.
+    - ``mode="hard_st"``: in training, the most likely gate forward (no noise), the gradient of
+      ``softmax(logits / temperature)`` backward.
+    - ``mode="cage"``: as ``hard_st`` with a per-neuron backward temperature
+      (``functional.cage_temperature``).
     - ``mode="softmax"``: in training, the expectation under ``softmax(logits)`` (difflogic).
-    - In eval mode both use the most likely gate, which is what the netlist exports.
+    - In eval mode all use the most likely gate, which is what the netlist exports.
     """
 
     def __init__(self, in_dim: int, out_dim: int, *, mode: str = "gumbel", init: str = "residual",
@@ -44,12 +48,11 @@ class LogicLayer(nn.Module):
         self.register_buffer("coeffs", F.coeff_matrix())
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, temperature: float = 1.0,
-                binary: bool = False) -> torch.Tensor:
+                binary: bool = False, cage_margin: float = 2.0) -> torch.Tensor:
         """``x``: [in_dim, batch] -> [out_dim, batch]. ``noise``: Gumbel samples [out_dim, 16]."""
-        if self.training and self.mode == "gumbel":
-            if noise is None:
-                noise = F.gumbel_noise(self.logits.shape, device=self.logits.device)
-            coef = F.GumbelCoefficients.apply(self.logits, noise, temperature, self.coeffs)
+        if self.training and self.mode in F.HARD_FORWARD:
+            coef = F.hard_coefficients(self.logits, self.mode, self.coeffs, noise=noise, temperature=temperature,
+                                       cage_margin=cage_margin)
         else:
             coef = F.layer_weights(self.logits, self.mode, self.training) @ self.coeffs
         binary = binary and not (self.training and self.mode == "softmax")  # relaxed gates give reals
@@ -98,7 +101,8 @@ class LogicNet(nn.Module):
             LogicLayer(i, o, mode=mode, generator=g, **layer_kw) for i, o in zip(dims[:-1], dims[1:]))
         self.head = GroupSum(classes, tau)
         self.mode = mode
-        self.temperature = 1.0
+        self.temperature = 1.0  # backward softmax temperature of gumbel, hard_st and cage
+        self.cage_margin = 2.0
 
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
         """``x``: [batch, in_bits] of 0/1 -> [batch, classes] scores.
@@ -110,5 +114,5 @@ class LogicNet(nn.Module):
         sampling = self.training and self.mode == "gumbel"
         noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
         for layer, noise in zip(self.layers, noises):
-            h = layer(h, noise=noise, temperature=self.temperature, binary=True)
+            h = layer(h, noise=noise, temperature=self.temperature, binary=True, cage_margin=self.cage_margin)
         return self.head(h)
