@@ -360,8 +360,10 @@ def claims(res: dict) -> list[dict]:
     gs, gg = 100 * sm["final"]["abs_gap"][0], 100 * gu["final"]["abs_gap"][0]
     red = 1 - gg / gs if gs > 0 else float("nan")
     verdict = "reproduced" if red >= 0.9 else "partly" if red >= 0.5 else "not"
+    change = f"{100 * red:.0f} % smaller" if red >= 0 else f"{gg / gs:.1f}x larger" if gs > 0 else "softmax has none"
     rows.append({"claim": "98 % smaller discretization gap (about 3 % -> 0.06 %)",
-                 "measured": f"|gap| softmax {gs:.2f} points -> gumbel {gg:.2f} points ({100 * red:.0f} % smaller)",
+                 "measured": f"abs. gap (train mode minus discrete) softmax {gs:.2f} points -> gumbel {gg:.2f} points "
+                             f"({change})",
                  "verdict": verdict})
     # utilisation, under the no-path-to-output definition (and the others listed)
     us, ug = 100 * sm["final"]["unused_gate_fraction"][0], 100 * gu["final"]["unused_gate_fraction"][0]
@@ -401,11 +403,15 @@ def claims(res: dict) -> list[dict]:
                      "measured": ", ".join(f"T={t:g}: {100 * a:.2f} %" for t, a in accs.items()),
                      "verdict": "reproduced" if collapse else "not"})
         fastest = min(sweep, key=lambda te: te[1]["converged_steps"][0])[0]
+        checks = [fastest == 0.25]
+        if 2.0 in accs:
+            checks.append(accs[2.0] < best - 0.02)
         rows.append({"claim": "(Mind the Gap sweep) T=0.25 converges fastest; T=2 loses accuracy",
                      "measured": "converged (within 0.5 points of own best) after "
                                  + ", ".join(f"T={t:g}: {e['converged_steps'][0]:.0f} steps" for t, e in sweep)
-                                 + f"; fastest T={fastest:g}",
-                     "verdict": "reproduced" if fastest == 0.25 else "not"})
+                                 + f"; fastest T={fastest:g}"
+                                 + (f"; T=2 ends {100 * (best - accs[2.0]):.2f} points below the best T" if 2.0 in accs else ""),
+                     "verdict": "reproduced" if all(checks) else "partly" if any(checks) else "not"})
     return rows
 
 
@@ -429,10 +435,13 @@ def write_plots(res: dict, out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
 
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+
     def band(ax, x, c, label, style="-"):
         m, s = np.asarray(c["mean"]), np.asarray(c["std"])
-        (line,) = ax.plot(x, m, style, label=label)
-        ax.fill_between(x, m - s, m + s, alpha=0.2, color=line.get_color())
+        colour = colours[label.split(" discrete")[0].split(" train mode")[0]]
+        ax.plot(x, m, style, label=label, color=colour)
+        ax.fill_between(x, m - s, m + s, alpha=0.15, color=colour)
 
     for xkey, xlabel, name in (("step", "iterations", "accuracy_vs_iterations.png"),
                                ("seconds", "training seconds (mean over seeds)", "accuracy_vs_seconds.png")):
@@ -544,7 +553,7 @@ def report(res: dict, plots: list[str]) -> str:
     sweep = sorted(((e["temperature"], g, e) for g, e in groups.items() if e["estimator"] == "gumbel"), key=lambda x: x[0])
     if sweep:
         L += ["", "## Gumbel temperature sweep", "",
-              "| Gumbel T | runs | final discrete acc | best discrete | converged after (iterations) | |gap| |",
+              "| Gumbel T | runs | final discrete acc | best discrete | converged after (iterations) | abs. gap (points) |",
               "|---|---|---|---|---|---|"]
         for tt, g, e in sweep:
             L.append(f"| {tt:g} | {e['n']} | {_pm(e['final']['test_acc_discrete'])} | {_pm(e['best_discrete'])} | "
@@ -584,7 +593,9 @@ def report(res: dict, plots: list[str]) -> str:
           "Verdict rules: speed *reproduced* at >= 80 % of the claimed 4.5x, *partly* above 1.2x; gap *reproduced* "
           "at >= 90 % reduction, *partly* at >= 50 %; unused gates *reproduced* if gumbel <= 1 % while softmax >= 10 %, "
           "*partly* if gumbel < softmax; Hessian *reproduced* if gumbel's trace is lower at every checkpoint, "
-          "*partly* at some. The paper's numbers are for CIFAR-10 at 12 x 256k gates; ours for the network above.", "",
+          "*partly* at some; sweep *reproduced* if T=0.25 converges first and T=2 ends more than 2 points below "
+          "the best temperature, *partly* if one holds. Convergence counts iterations only, whatever accuracy is "
+          "reached. The paper's numbers are for CIFAR-10 at 12 x 256k gates; ours for the network above.", "",
           "| claim | measured | verdict |", "|---|---|---|"]
     for c in res["claims"]:
         L.append(f"| {c['claim']} | {c['measured']} | **{c['verdict']}** |")
