@@ -153,3 +153,26 @@ def test_bad_experiment_files_are_one_line_errors(tmp_path, edit, match):
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(LogicforgeError, match=match):
         experiment.load(path)
+
+
+def test_trainer_metrics_use_the_shared_utilisation_and_the_cosine_schedule(tmp_path):
+    from logicforge.train import config
+    from logicforge.train.trainer import Trainer
+
+    cfg = config.resolve({"dataset": "digits", "layers": 2, "width": 40, "epochs": 2, "batch_size": 256,
+                          "encoding": {"thresholds": 2}, "lr": 0.1, "lr_schedule": "cosine", "lr_end_factor": 0.1,
+                          "mode": "hard_st", "name": "t"}, "test")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    total = cfg["epochs"] * trainer.steps_per_epoch()
+    lrs = [trainer.lr_at(s) for s in range(total)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.01)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    (tmp_path / "run").mkdir()
+    trainer.fit()
+    last = trainer.history[-1]
+    use = utilisation([layer.logits for layer in trainer.model.layers], trainer.netlist())
+    assert last["constant_gate_fraction"] == use["constant_fraction"]
+    assert last["unused_gate_fraction"] == use["unused_fraction"]
+    assert last["uncollapsed_fraction"] == use["uncollapsed_fraction"]
+    assert last["op_histogram_per_layer"] == use["op_histogram_per_layer"]
+    assert last["lr"] == pytest.approx(lrs[-1])
