@@ -584,7 +584,9 @@ def report(res: dict, plots: list[str]) -> str:
               f"batch of {spec['hessian']['batch']} training samples, {spec['hessian']['probes']} Rademacher probes "
               f"per estimate; measured on every run's logits at the listed epochs (mean ± std over seeds). The fused "
               f"kernels have no double backward, so this uses the plain differentiable formulation "
-              f"(`train/hessian.py`).", "",
+              f"(`train/hessian.py`). Caveat: a collapsed neuron (one dominant logit) has a near-zero softmax "
+              f"Hessian by itself, so a lower trace can reflect collapse as much as a flatter minimum; read it "
+              f"beside the not-collapsed fraction above.", "",
               "| group | " + " | ".join(f"epoch {e}" for e in eps) + " |", "|---|" + "---|" * len(eps)]
         for g, e in groups.items():
             L.append(f"| {g} | " + " | ".join(_pm(e["hessian_trace"][str(x)], 1, 4) if str(x) in e["hessian_trace"]
