@@ -119,7 +119,8 @@ def test_experiment_runner_on_a_tiny_config(tmp_path):
         0.5 * max(res["groups"]["softmax"]["curves"]["test_acc_discrete"]["mean"]))
     report = (out / "report.md").read_text()
     for section in ("## Final results", "## Time to target", "## Gumbel temperature sweep", "## Gate utilisation",
-                    "## Hessian trace", "## The papers' claims", "Time-to-target ratio gumbel/softmax"):
+                    "## Hessian trace", "## The papers' claims", "Time-to-target ratio gumbel/softmax",
+                    "at other target fractions"):
         assert section in report, section
     for claim in res["claims"]:
         assert claim["verdict"] in ("reproduced", "partly", "not")
@@ -176,3 +177,13 @@ def test_trainer_metrics_use_the_shared_utilisation_and_the_cosine_schedule(tmp_
     assert last["uncollapsed_fraction"] == use["uncollapsed_fraction"]
     assert last["op_histogram_per_layer"] == use["op_histogram_per_layer"]
     assert last["lr"] == pytest.approx(lrs[-1])
+
+
+def test_time_to_target_is_the_first_epoch_at_or_above_the_target():
+    from logicforge.train.experiment import time_to_target
+
+    hist = [{"epoch": e, "step": 10 * e, "epoch_seconds": 2.0, "test_acc_discrete": a}
+            for e, a in ((1, 0.5), (2, 0.7), (3, 0.69), (4, 0.8))]
+    assert time_to_target(hist, 0.7) == {"epoch": 2, "steps": 20, "seconds": 4.0}
+    assert time_to_target(hist, 0.75) == {"epoch": 4, "steps": 40, "seconds": 8.0}
+    assert time_to_target(hist, 0.81) is None
