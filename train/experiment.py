@@ -428,17 +428,18 @@ def claims(res: dict) -> list[dict]:
         acc_h, acc_g = hs["final"]["test_acc_discrete"][0], gu["final"]["test_acc_discrete"][0]
         verdict = "reproduced" if g < 0.01 and acc_h >= acc_g - 0.01 else "partly" if g < 0.01 else "not"
         rows.append({"claim": "(CAGE) the hard forward pass, not the noise, closes the gap: Hard-ST has zero gap",
-                     "measured": f"hard_st |gap| {g:.2f} points, discrete accuracy {100 * acc_h:.2f} % "
+                     "measured": f"hard_st abs. gap {g:.2f} points, discrete accuracy {100 * acc_h:.2f} % "
                                  f"(gumbel {100 * acc_g:.2f} %)", "verdict": verdict})
     sweep = sorted(((e["temperature"], e) for e in groups.values() if e["estimator"] == "gumbel"), key=lambda t: t[0])
     if len(sweep) > 1:
         accs = {t: e["final"]["test_acc_discrete"][0] for t, e in sweep}
         best = max(accs.values())
         low = sweep[0][0]
-        collapse = accs[low] < best - 0.05
-        rows.append({"claim": "(CAGE) Gumbel-ST collapses at low temperature",
-                     "measured": ", ".join(f"T={t:g}: {100 * a:.2f} %" for t, a in accs.items()),
-                     "verdict": "reproduced" if collapse else "not"})
+        drop = best - accs[low]
+        rows.append({"claim": "(CAGE) Gumbel-ST collapses at low temperature (a 47-point drop in that paper)",
+                     "measured": ", ".join(f"T={t:g}: {100 * a:.2f} %" for t, a in accs.items())
+                                 + f"; the lowest T ends {100 * drop:.1f} points below the best",
+                     "verdict": "reproduced" if drop >= 0.2 else "partly" if drop >= 0.05 else "not"})
         fastest = min(sweep, key=lambda te: te[1]["converged_steps"][0])[0]
         checks = [fastest == 0.25]
         if 2.0 in accs:
@@ -645,7 +646,8 @@ def report(res: dict, plots: list[str]) -> str:
           "Verdict rules: speed *reproduced* at >= 80 % of the claimed 4.5x, *partly* above 1.2x; gap *reproduced* "
           "at >= 90 % reduction, *partly* at >= 50 %; unused gates *reproduced* if gumbel <= 1 % while softmax >= 10 %, "
           "*partly* if gumbel < softmax; Hessian *reproduced* if gumbel's trace is lower at every checkpoint, "
-          "*partly* at some; sweep *reproduced* if T=0.25 converges first and T=2 ends more than 2 points below "
+          "*partly* at some; low-temperature collapse *reproduced* at a drop of >= 20 points, *partly* at >= 5; "
+          "sweep *reproduced* if T=0.25 converges first and T=2 ends more than 2 points below "
           "the best temperature, *partly* if one holds. Convergence counts iterations only, whatever accuracy is "
           "reached. The paper's numbers are for CIFAR-10 at 12 x 256k gates; ours for the network above.", "",
           "| claim | measured | verdict |", "|---|---|---|"]
