@@ -9,15 +9,16 @@ STAMP  := $(VENV)/.logicforge-installed
 CONFIG  ?= configs/default.yaml
 BOARD   ?= icebreaker
 NPROC   ?= 1
+EXPERIMENT ?= experiments/digits.yaml
 RUN     ?=
 NETLIST ?=
 ARGS    ?=
 SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 
-.PHONY: setup train passes verilog sim verify synth bitstream program demo bench test test-fast fuzz clean help
+.PHONY: setup train passes verilog sim verify synth bitstream program demo bench experiment test test-fast fuzz clean help
 
 help:
-	@echo "make setup | train [CONFIG=… NPROC=n] | verilog|sim|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast | fuzz"
+	@echo "make setup | train [CONFIG=… NPROC=n] | experiment [EXPERIMENT=…] | verilog|sim|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast | fuzz"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ program: $(STAMP)
 
 demo: $(STAMP)
 	$(LF) demo --config $(CONFIG) $(ARGS)
+
+experiment: $(STAMP)
+	$(LF) experiment --config $(EXPERIMENT) $(ARGS)
 
 bench: $(STAMP)
 	$(LF) bench $(ARGS)

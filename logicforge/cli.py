@@ -26,6 +26,7 @@ COMMANDS = {
     "program": ("logicforge.commands.program", "program the board with iceprog"),
     "demo": ("logicforge.commands.demo", "train, generate, simulate and synthesise the default model"),
     "bench": ("logicforge.commands.bench", "benchmark training-step speed and discrete evaluation"),
+    "experiment": ("logicforge.commands.experiment", "compare the training estimators over seeds and temperatures"),
     "kernel": ("logicforge.commands.kernel", "build the C++ training kernel, or say where it is cached"),
     "measure": ("logicforge.commands.measure", "developer: iCE40 cost of the core for several pipeline depths"),
     "triton-check": ("logicforge.commands.triton_check", "developer: check and time the Triton kernels"),

@@ -54,7 +54,7 @@ def test_naive_layer_evaluates_the_16_gates_on_bits():
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpp"])
-@pytest.mark.parametrize("mode", ["gumbel", "softmax"])
+@pytest.mark.parametrize("mode", ["gumbel", "softmax", "hard_st", "cage"])
 def test_losses_match_naive_over_20_adam_steps(mode, backend):
     net, naive = _nets(mode, _backend(backend))
     opt_a = torch.optim.Adam(net.parameters(), lr=LR)
@@ -79,11 +79,16 @@ def test_losses_match_naive_over_20_adam_steps(mode, backend):
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpp"])
-def test_softmax_gradients_match_naive_at_step_0(backend):
-    net, naive = _nets("softmax", _backend(backend))
+@pytest.mark.parametrize("mode", ["gumbel", "softmax", "hard_st", "cage"])
+def test_gradients_match_naive_at_step_0(mode, backend):
+    """Each estimator's forward and backward against the straightforward [batch, N, 16] formulation."""
+    net, naive = _nets(mode, _backend(backend))
+    net.temperature = naive.temperature = 0.7  # a non-unit backward temperature is applied the same way
     x, y = next(_batches(seed=5))
-    for model in (net, naive):
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+    outs = [model(x, noise_seed=42) for model in (net, naive)]
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    for model, out in zip((net, naive), outs):
+        torch.nn.functional.cross_entropy(out, y).backward()
     for (name, p), q in zip(net.named_parameters(), naive.parameters()):
         assert p.grad.abs().max() > 0, name
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-7, msg=name)

@@ -99,17 +99,46 @@ def layer_noise(layers, noise_seed: int | None):
     return [hashed_gumbel(layer.logits.shape[0], k, device=device) for layer, k in zip(layers, keys)]
 
 
+#: The training estimators, one per ``mode`` of the config (docs/training.md, "Estimators").
+ESTIMATORS = ("softmax", "gumbel", "hard_st", "cage")
+#: Estimators whose forward pass uses one hard gate per neuron (binary activations, zero gap).
+HARD_FORWARD = ("gumbel", "hard_st", "cage")
+
+
+def cage_temperature(logits: torch.Tensor, temperature: float, margin: float) -> torch.Tensor:
+    """Per-neuron backward temperature of the ``cage`` estimator, [N, 1], no gradient.
+
+    Our reading of CAGE (confidence-adaptive gradient estimation): the forward pass is the hard
+    argmax gate, and the backward softmax's temperature rises with the neuron's confidence so that
+    a confident neuron keeps a usable gradient. Confidence is the logit margin between the best and
+    the second-best gate, ``m = z1 - z2``; the temperature is ``temperature * max(1, m / margin)``,
+    so the backward softmax never sees a top-two margin above ``margin`` (its top probability stays
+    below ``1 / (1 + exp(-margin))`` of the top two's mass).
+    """
+    top2 = logits.detach().topk(2, dim=-1).values
+    gap = top2[:, :1] - top2[:, 1:]
+    return temperature * torch.clamp(gap / margin, min=1.0)
+
+
 def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None = None,
-                 temperature: float = 1.0) -> torch.Tensor:
+                 temperature: float = 1.0, cage_margin: float = 2.0) -> torch.Tensor:
     """Per-gate weights over the 16 ops, [N, 16].
 
     - ``"gumbel"``: the one-hot of ``argmax(logits + noise)`` in the forward pass; gradients flow
       through ``softmax((logits + noise) / temperature)`` (straight-through).
+    - ``"hard_st"``: the one-hot of ``argmax(logits)`` forward (no noise); gradients through
+      ``softmax(logits / temperature)``.
+    - ``"cage"``: as ``hard_st`` with the per-neuron temperature of ``cage_temperature``.
     - ``"softmax"``: ``softmax(logits)`` (difflogic's relaxation).
     - ``"discrete"``: the one-hot of ``argmax(logits)``, no gradient.
     """
-    if mode == "gumbel":
-        z = logits + noise
+    if mode in HARD_FORWARD:
+        if mode == "gumbel":
+            z = logits + noise
+        else:
+            z = logits
+        if mode == "cage":
+            temperature = cage_temperature(logits, temperature, cage_margin)
         soft = torch.softmax(z / temperature, dim=-1)
         hard = torch.nn.functional.one_hot(z.argmax(dim=-1), gates.NUM_OPS).to(soft.dtype)
         return hard - soft.detach() + soft
@@ -121,17 +150,19 @@ def gate_weights(logits: torch.Tensor, mode: str, *, noise: torch.Tensor | None 
 
 
 class GumbelCoefficients(torch.autograd.Function):
-    """The straight-through Gumbel gate as {1, a, b, ab} coefficients, in one step.
+    """The straight-through hard gate as {1, a, b, ab} coefficients, in one step.
 
-    Forward: ``COEFFS[argmax(logits + noise)]``, exactly the sampled gate's coefficients.
+    Forward: ``COEFFS[argmax(logits + noise)]``, exactly the chosen gate's coefficients.
     Backward: the gradient of ``softmax((logits + noise) / temperature) @ COEFFS``. This is the
     same estimator as ``gate_weights(..., "gumbel") @ COEFFS`` without its [N, 16] one-hot and
     straight-through arithmetic (and without its rounding: the forward coefficients are exact).
+    ``noise=None`` is the noise-free ``hard_st``; a [N, 1] ``temperature`` tensor is ``cage``'s
+    per-neuron temperature.
     """
 
     @staticmethod
     def forward(ctx, logits, noise, temperature, coeffs):
-        z = logits + noise
+        z = logits if noise is None else logits + noise
         soft = torch.softmax(z / temperature, dim=-1)
         ctx.save_for_backward(soft, coeffs)
         ctx.temperature = temperature
@@ -145,15 +176,30 @@ class GumbelCoefficients(torch.autograd.Function):
         return grad_logits, None, None, None
 
 
+def hard_coefficients(logits: torch.Tensor, mode: str, coeffs: torch.Tensor, *, noise: torch.Tensor | None = None,
+                      temperature: float = 1.0, cage_margin: float = 2.0) -> torch.Tensor:
+    """The fused form of a hard-forward estimator (``gumbel``, ``hard_st``, ``cage``): [N, 4]
+    coefficients, equal in value and gradient to ``gate_weights(logits, mode, ...) @ coeffs``."""
+    if mode == "gumbel":
+        if noise is None:
+            noise = gumbel_noise(logits.shape, device=logits.device)
+        return GumbelCoefficients.apply(logits, noise, temperature, coeffs)
+    if mode == "hard_st":
+        return GumbelCoefficients.apply(logits, None, temperature, coeffs)
+    if mode == "cage":
+        return GumbelCoefficients.apply(logits, None, cage_temperature(logits, temperature, cage_margin), coeffs)
+    raise ValueError(f"not a hard-forward estimator: {mode!r}")
+
+
 def layer_weights(logits: torch.Tensor, mode: str, training: bool, *, noise: torch.Tensor | None = None,
-                  temperature: float = 1.0) -> torch.Tensor:
+                  temperature: float = 1.0, cage_margin: float = 2.0) -> torch.Tensor:
     """A layer's gate weights for one forward pass: the argmax gate outside training; in training
     those of ``mode``, drawing fresh Gumbel noise when ``gumbel`` is given none."""
     if not training:
         return gate_weights(logits, "discrete")
     if mode == "gumbel" and noise is None:
         noise = gumbel_noise(logits.shape, device=logits.device)
-    return gate_weights(logits, mode, noise=noise, temperature=temperature)
+    return gate_weights(logits, mode, noise=noise, temperature=temperature, cage_margin=cage_margin)
 
 
 class CppGumbelCoefficients(torch.autograd.Function):
@@ -196,7 +242,8 @@ class CppSoftmaxCoefficients(torch.autograd.Function):
 
 
 def layer_coefficients(logits: torch.Tensor, coeffs: torch.Tensor, mode: str, training: bool, backend: str, *,
-                       noise: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+                       noise: torch.Tensor | None = None, temperature: float = 1.0,
+                       cage_margin: float = 2.0) -> torch.Tensor:
     """A layer's {1, a, b, ab} coefficients [N, 4] for one forward pass (see ``layer_weights``);
     fused C++ kernels where ``backend`` is ``cpp``."""
     if training and mode == "gumbel":
@@ -204,6 +251,8 @@ def layer_coefficients(logits: torch.Tensor, coeffs: torch.Tensor, mode: str, tr
             noise = gumbel_noise(logits.shape, device=logits.device)
         fn = CppGumbelCoefficients if backend == "cpp" else GumbelCoefficients
         return fn.apply(logits, noise, temperature, coeffs)
+    if training and mode in HARD_FORWARD:
+        return hard_coefficients(logits, mode, coeffs, temperature=temperature, cage_margin=cage_margin)
     if training and mode == "softmax" and backend == "cpp":
         return CppSoftmaxCoefficients.apply(logits, coeffs)
     return layer_weights(logits, mode, training) @ coeffs

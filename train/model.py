@@ -21,8 +21,12 @@ class LogicLayer(nn.Module):
     - ``mode="gumbel"``: in training, each forward samples one gate per neuron (shared by the batch)
       from ``softmax((logits + Gumbel) / temperature)``; the forward pass uses that gate, the backward
       pass the soft probabilities (straight-through). Binary inputs give binary outputs.
+    - ``mode="hard_st"``: in training, the most likely gate forward (no noise), the gradient of
+      ``softmax(logits / temperature)`` backward.
+    - ``mode="cage"``: as ``hard_st`` with a per-neuron backward temperature
+      (``functional.cage_temperature``).
     - ``mode="softmax"``: in training, the expectation under ``softmax(logits)`` (difflogic).
-    - In eval mode both use the most likely gate, which is what the netlist exports.
+    - In eval mode all use the most likely gate, which is what the netlist exports.
     """
 
     def __init__(self, in_dim: int, out_dim: int, *, mode: str = "gumbel", init: str = "residual",
@@ -44,16 +48,17 @@ class LogicLayer(nn.Module):
         self.register_buffer("coeffs", F.coeff_matrix())
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None, temperature: float = 1.0,
-                binary: bool = False) -> torch.Tensor:
+                binary: bool = False, cage_margin: float = 2.0) -> torch.Tensor:
         """``x``: [in_dim, batch] -> [out_dim, batch]. ``noise``: Gumbel samples [out_dim, 16]."""
-        coef = self.coefficients(noise, temperature, F.pick_backend(x, self.backend))
+        coef = self.coefficients(noise, temperature, F.pick_backend(x, self.backend), cage_margin)
         binary = binary and not (self.training and self.mode == "softmax")  # relaxed gates give reals
         return F.logic_layer(x, self.ia, self.ib, coef, binary=binary, backend=self.backend)
 
-    def coefficients(self, noise: torch.Tensor | None, temperature: float, backend: str) -> torch.Tensor:
+    def coefficients(self, noise: torch.Tensor | None, temperature: float, backend: str,
+                     cage_margin: float = 2.0) -> torch.Tensor:
         """This forward pass's gate coefficients [out_dim, 4] (see ``functional.layer_coefficients``)."""
         return F.layer_coefficients(self.logits, self.coeffs, self.mode, self.training, backend, noise=noise,
-                                    temperature=temperature)
+                                    temperature=temperature, cage_margin=cage_margin)
 
     def ops(self) -> torch.Tensor:
         """The discrete gate of every neuron (argmax of its logits)."""
@@ -98,23 +103,26 @@ class LogicNet(nn.Module):
             LogicLayer(i, o, mode=mode, generator=g, **layer_kw) for i, o in zip(dims[:-1], dims[1:]))
         self.head = GroupSum(classes, tau)
         self.mode = mode
-        self.temperature = 1.0
+        self.temperature = 1.0  # backward softmax temperature of gumbel, hard_st and cage
+        self.cage_margin = 2.0
 
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
         """``x``: [batch, in_bits] of 0/1 -> [batch, classes] scores.
 
         With ``noise_seed`` the Gumbel samples are a function of the seed (``functional.layer_noise``,
         identical on every rank); without it they come from the global generator. In gumbel training on
-        the C++ backend the whole network runs on packed bits (``functional.GumbelNetFunction``).
+        the C++ backend (and likewise for hard_st and cage, whose forward gates are hard too) the whole
+        network runs on packed bits (``functional.GumbelNetFunction``).
         """
         sampling = self.training and self.mode == "gumbel"
         noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
-        if sampling and x.dim() == 2 and x.dtype == torch.float32 and all(F.pick_backend(x, l.backend) == "cpp" for l in self.layers):
+        hard = self.training and self.mode in F.HARD_FORWARD  # every activation stays a bit
+        if hard and x.dim() == 2 and x.dtype == torch.float32 and all(F.pick_backend(x, l.backend) == "cpp" for l in self.layers):
             # Bits in, bits out: the whole network in one C++ call each way (same result as below).
-            coefs = [l.coefficients(n, self.temperature, "cpp") for l, n in zip(self.layers, noises)]
+            coefs = [l.coefficients(n, self.temperature, "cpp", self.cage_margin) for l, n in zip(self.layers, noises)]
             return F.GumbelNetFunction.apply(x.contiguous(), [l.ia for l in self.layers], [l.ib for l in self.layers],
                                              self.head.classes, self.head.tau, *coefs)
         h = x.t().contiguous()
         for layer, noise in zip(self.layers, noises):
-            h = layer(h, noise=noise, temperature=self.temperature, binary=True)
+            h = layer(h, noise=noise, temperature=self.temperature, binary=True, cage_margin=self.cage_margin)
         return self.head(h)

@@ -50,9 +50,10 @@ class NaiveLogicLayer(nn.Module):
         return basis @ self.coeffs.t()
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None,
-                temperature: float = 1.0) -> torch.Tensor:
+                temperature: float = 1.0, cage_margin: float = 2.0) -> torch.Tensor:
         """``x``: [batch, in_dim] -> [batch, out_dim]. ``noise``: Gumbel samples [out_dim, 16]."""
-        w = F.layer_weights(self.logits, self.mode, self.training, noise=noise, temperature=temperature)
+        w = F.layer_weights(self.logits, self.mode, self.training, noise=noise, temperature=temperature,
+                            cage_margin=cage_margin)
         return (self.all_gates(x) * w).sum(dim=-1)
 
 
@@ -67,6 +68,7 @@ class NaiveLogicNet(nn.Module):
         self.classes, self.group_size, self.tau = classes, group_size, tau
         self.mode = mode
         self.temperature = 1.0
+        self.cage_margin = 2.0
         # The same initial logits and connections as LogicNet for the same arguments.
         layer_kw.pop("backend", None)
         twin = LogicNet(in_bits, classes, layers=layers, width=width, group_size=group_size, tau=tau,
@@ -82,6 +84,7 @@ class NaiveLogicNet(nn.Module):
                     group_size=last.out_dim // head.classes, tau=head.tau, mode=net.mode)
         naive.load_state_dict(net.state_dict())
         naive.temperature = net.temperature
+        naive.cage_margin = net.cage_margin
         return naive.to(first.logits.device)
 
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
@@ -90,5 +93,5 @@ class NaiveLogicNet(nn.Module):
         sampling = self.training and self.mode == "gumbel"
         noises = F.layer_noise(self.layers, noise_seed) if sampling else [None] * len(self.layers)
         for layer, noise in zip(self.layers, noises):
-            h = layer(h, noise=noise, temperature=self.temperature)
+            h = layer(h, noise=noise, temperature=self.temperature, cage_margin=self.cage_margin)
         return h.view(h.shape[0], self.classes, self.group_size).sum(dim=-1) / self.tau

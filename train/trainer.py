@@ -51,7 +51,12 @@ def _seed(*parts: int) -> int:
 
 
 class Trainer:
-    def __init__(self, cfg: dict, run_dir: Path, *, progress: bool = True, rank: int = 0, world: int = 1):
+    def __init__(self, cfg: dict, run_dir: Path, *, progress: bool = True, rank: int = 0, world: int = 1,
+                 epoch_hook=None):
+        # epoch_hook(trainer, metrics): called on rank 0 after each epoch's evaluation, before the
+        # checkpoint; it may add entries to ``metrics`` (the experiment runner's Hessian traces).
+        self.epoch_hook = epoch_hook
+        self.write_plots = True
         self.cfg, self.run_dir, self.progress, self.rank, self.world = cfg, Path(run_dir), progress, rank, world
         self.device = self._device()
         self._set_threads()
@@ -71,6 +76,7 @@ class Trainer:
             tau=cfg["tau"], mode=cfg["mode"], seed=cfg["seed"], init=cfg["init"],
             residual_logit=cfg["residual_logit"], connections=cfg["connections"], backend=self._backend(),
         ).to(self.device)
+        self.model.cage_margin = cfg["cage_margin"]
         # fused: one kernel per step for all parameters (CPU and CUDA), the same update as the default
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], fused=True)
         self.ddp = None
@@ -164,6 +170,19 @@ class Trainer:
             share = idx.tensor_split(self.world)[self.rank]
             yield len(idx), share
 
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.y_train) / self.cfg["batch_size"])
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimiser step ``step`` (0-based) under the configured schedule."""
+        lr = self.cfg["lr"]
+        if self.cfg["lr_schedule"] == "constant":
+            return lr
+        total = max(1, self.cfg["epochs"] * self.steps_per_epoch() - 1)
+        t = min(1.0, step / total)
+        end = lr * self.cfg["lr_end_factor"]
+        return end + (lr - end) * 0.5 * (1 + math.cos(math.pi * t))
+
     def train_epoch(self) -> float:
         model = self.ddp or self.model
         self.model.train()
@@ -184,6 +203,9 @@ class Trainer:
             loss = torch.nn.functional.cross_entropy(scores, y, reduction="sum") * (self.world / global_n)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.cfg["lr_schedule"] != "constant":
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr_at(self.step)
             self.optimizer.step()
             self.step += 1
             total += loss.item() * global_n / self.world
@@ -221,15 +243,22 @@ class Trainer:
                           extra={"producer": {"tool": "logicforge", "dataset": ds.name, "mode": self.cfg["mode"]}})
 
     def evaluate(self, loss: float, seconds: float) -> dict:
+        from logicforge.train.utilisation import utilisation
+
         net = self.netlist()
         discrete = reference.accuracy(net, self.dataset.x_test, self.dataset.y_test)
         train_mode = self.train_mode_accuracy()
+        use = utilisation([layer.logits for layer in self.model.layers], net)
         return {
             "epoch": self.epoch, "step": self.step, "loss": loss,
             "test_acc_train_mode": train_mode, "test_acc_discrete": discrete,
             "discretization_gap": train_mode - discrete,
-            "unused_gate_fraction": analysis.unused_gate_fraction(net),
-            "gumbel_temperature": self.model.temperature if self.cfg["mode"] == "gumbel" else None,
+            "unused_gate_fraction": use["unused_fraction"],
+            "constant_gate_fraction": use["constant_fraction"],
+            "uncollapsed_fraction": use["uncollapsed_fraction"],
+            "op_histogram_per_layer": use["op_histogram_per_layer"],
+            "gumbel_temperature": self.model.temperature if self.cfg["mode"] != "softmax" else None,
+            "lr": self.optimizer.param_groups[0]["lr"],
             "epoch_seconds": seconds,
             "gate_histogram": analysis.op_histogram(net),
         }
@@ -244,6 +273,8 @@ class Trainer:
             self.epoch += 1
             if self.rank == 0:
                 m = self.evaluate(loss, seconds)
+                if self.epoch_hook is not None:
+                    self.epoch_hook(self, m)
                 self.history.append(m)
                 self.save_checkpoint()
                 write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
@@ -273,9 +304,10 @@ class Trainer:
             "gate_histogram": last["gate_histogram"],
         }
         write_json(self.run_dir / "summary.json", summary)
-        from logicforge.train import plots
+        if self.write_plots:
+            from logicforge.train import plots
 
-        plots.write_all(self.history, self.run_dir / "plots")
+            plots.write_all(self.history, self.run_dir / "plots")
         return summary
 
 
