@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from logicforge.boards.uart import UARTReceiver, UARTTransmitter, bit_timer, divisor_for
 from logicforge.errors import LogicforgeError
 
 DEFAULT_BAUD = 115200
@@ -56,20 +56,24 @@ class ClassifierTop(wiring.Component):
 
     Protocol: the host sends a sample as ``features * ceil(W/8)`` bytes, feature 0 first, each
     feature little-endian in ceil(W/8) bytes (bits above W are ignored). When the last byte is in,
-    the sample enters the core; ``core.latency`` cycles later the class index goes out as one byte
+    the sample enters the core; ``latency`` cycles later (encoder + core) the class index goes out as one byte
     and onto the LEDs. A framing error, or a pause longer than ``gap_timeout_cycles`` inside a
     sample, drops the partial sample, so a host can always resynchronise by pausing. Replies are
     queued one deep; a reply (10 bit times) goes out before the next sample of two or more bytes
     is complete, so such samples may be streamed back to back. With one-byte samples a host whose
     baud clock runs faster than ours could overrun the queue: it should wait for the replies.
 
-    Registers: the feature buffer (``features * W`` flip-flops, no reset), the byte/feature
-    counters, the reply byte and the LED state (reset).
+    Registers: no feature buffer. Each feature is encoded as it arrives
+    (:class:`~logicforge.hdl.stream.StreamingEncoder`: its live thresholds from a ROM indexed by
+    the feature counter, only the live comparator bits written); those bits feed a
+    ``LogicNetCore(pre_encoded=True)``. Control is built for a fast clock: bit and gap timers are
+    down counters whose sign bit is the tick, and every decision reads registered flags.
     """
 
     def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
                  gap_timeout_cycles: int | None = None, led_bits: int = 5):
         from logicforge.hdl.core import LogicNetCore
+        from logicforge.hdl.stream import StreamingEncoder
 
         check_netlist(netlist)
         self.netlist = netlist
@@ -80,8 +84,11 @@ class ClassifierTop(wiring.Component):
             gap_timeout_cycles = int(DEFAULT_GAP_TIMEOUT_S * self.clk_hz)
         # A pause must be allowed to be at least a few byte times long.
         self.gap_timeout_cycles = max(int(gap_timeout_cycles), 30 * self.divisor)
-        self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage)
-        self.latency = self.core.latency
+        self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
+                                 with_scores=False)
+        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
+        #: cycles from the last byte's ``valid`` out of the UART receiver to the core's out_valid
+        self.latency = self.encoder.latency + self.core.latency
         self.bytes_per_feature = bytes_per_feature(netlist.feature_width)
         self.sample_bytes = sample_bytes(netlist)
         super().__init__({
@@ -95,47 +102,40 @@ class ClassifierTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         net = self.netlist
-        F, W, B = net.features, net.feature_width, self.bytes_per_feature
+        W, B = net.feature_width, self.bytes_per_feature
 
         m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
         m.submodules.uart_tx = tx = UARTTransmitter(self.divisor)
+        m.submodules.encoder = enc = self.encoder
         m.submodules.core = core = self.core
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        # -- byte assembly ---------------------------------------------------------------------
-        feat_idx = Signal(range(F), name="feat_idx")
+        # -- byte assembly and the streaming encoder ---------------------------------------------
         byte_idx = Signal(range(B), name="byte_idx")
-        # Feature f ends up in buf[f*W:(f+1)*W]: each finished feature shifts in from the top.
-        buf = Signal(F * W, name="feature_buf", reset_less=True)
-        start = Signal(name="sample_start")  # registered: the cycle after the last byte
-        gap = Signal(range(self.gap_timeout_cycles + 1), name="gap_timer")
-        mid_sample = (feat_idx != 0) | (byte_idx != 0)
-
-        m.d.sync += start.eq(0)
+        last_byte = Signal(init=B == 1, name="last_byte")  # registered byte_idx == B - 1
+        mid_sample = Signal(name="mid_sample")  # some byte of an unfinished sample is in
+        gap, gap_tick, gap_load = bit_timer(m, self.gap_timeout_cycles, "gap_timer")
+        m.d.sync += last_byte.eq(byte_idx == B - 1)
         if B > 1:
             acc = Signal(8 * (B - 1), name="feature_acc", reset_less=True)  # earlier bytes of a feature
             value = Cat(acc, rx.data)[:W]
         else:
             value = rx.data[:W]
+        m.d.comb += [enc.value.eq(value), enc.valid.eq(rx.valid & last_byte)]
 
         with m.If(rx.valid):
-            m.d.sync += gap.eq(0)
+            m.d.sync += gap_load(self.gap_timeout_cycles)
             if B > 1:
                 m.d.sync += acc.eq(Cat(acc[8:], rx.data))
-            with m.If(byte_idx == B - 1):
-                m.d.sync += [byte_idx.eq(0), buf.eq(Cat(buf[W:], value))]
-                with m.If(feat_idx == F - 1):
-                    m.d.sync += [feat_idx.eq(0), start.eq(1)]
-                with m.Else():
-                    m.d.sync += feat_idx.eq(feat_idx + 1)
+            with m.If(last_byte):
+                m.d.sync += [byte_idx.eq(0), mid_sample.eq(~enc.last)]
             with m.Else():
-                m.d.sync += byte_idx.eq(byte_idx + 1)
-        with m.Elif(rx.error | (gap == self.gap_timeout_cycles)):
-            m.d.sync += [feat_idx.eq(0), byte_idx.eq(0), gap.eq(0)]
-        with m.Elif(mid_sample):
-            m.d.sync += gap.eq(gap + 1)
+                m.d.sync += [byte_idx.eq(byte_idx + 1), mid_sample.eq(1)]
+        with m.Elif(rx.error | (mid_sample & gap_tick)):
+            m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
+            m.d.comb += enc.restart.eq(1)
 
-        m.d.comb += [core.in_valid.eq(start), core.in_data.eq(buf)]
+        m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
 
         # -- reply and LEDs --------------------------------------------------------------------
         pending = Signal(name="reply_pending")

@@ -43,11 +43,11 @@ class ClassifierHead(wiring.Component):
       * ``out_valid``, ``out_scores`` (K*S, class 0 in the least significant bits, S =
         ``score_width(G)``), ``out_class``: the smallest k with the maximal score.
 
-    Latency ``pipeline.popcount_stages(G, p) + pipeline.argmax_levels(K)`` cycles (p =
-    ``popcount_levels_per_stage``), one sample per clock. The popcount is a level of 4-bit LUT
-    compressors, then a pairwise adder tree; a register follows every p of those levels and every
-    argmax level; scores are delayed to stay aligned with the class. Only the valid chain is
-    reset; data registers are reset-less.
+    Latency ``pipeline.head_latency(G, K, p)`` cycles (p = ``popcount_levels_per_stage``), one
+    sample per clock. The popcount is a level of 4-bit LUT compressors, then a pairwise adder tree;
+    a register follows every p of those levels. The argmax is a tournament tree with two stages per
+    level (compare, select); scores are delayed to stay aligned with the class. Only the valid
+    chain is reset; data registers are reset-less.
     """
 
     def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None):
@@ -55,8 +55,7 @@ class ClassifierHead(wiring.Component):
         self.group_size = int(group_size)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         self.score_width = score_width(group_size)
-        self.latency = (pipeline.popcount_stages(group_size, self.popcount_levels_per_stage)
-                        + pipeline.argmax_levels(classes))
+        self.latency = pipeline.head_latency(group_size, classes, self.popcount_levels_per_stage)
         super().__init__({
             "in_valid": In(1),
             "in_bits": In(self.classes * self.group_size),
@@ -76,16 +75,17 @@ class ClassifierHead(wiring.Component):
 
 
 def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
-               popcount_levels_per_stage: int | None = None):
-    """Add the head's logic to module ``m`` (so the core stays one flat Verilog module).
+               popcount_levels_per_stage: int | None = None, with_scores: bool = True):
+    """Add the head's logic to module ``m``.
 
-    Returns (out_valid, out_class, out_scores) values with the contract of ``ClassifierHead``.
+    Returns (out_valid, out_class, out_scores) values with the contract of ``ClassifierHead``;
+    ``out_scores`` is None with ``with_scores=False`` (no delay registers for the scores).
     """
     K, G, S = int(classes), int(group_size), score_width(group_size)
     per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
     P = pipeline.popcount_levels(G)
     A = pipeline.argmax_levels(K)
-    lat = pipeline.popcount_stages(G, per_stage) + A
+    lat = pipeline.head_latency(G, K, per_stage)
 
     # valid chain (the only reset registers)
     if lat:
@@ -132,7 +132,9 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         m.d.comb += score.eq(nodes[0][0])
         scores.append(score)
 
-    # argmax tree over (score, index); the left candidate has the lower indices and wins ties
+    # argmax tournament over (score, index); the left candidate has the lower indices and wins ties.
+    # Each level is two register stages: compare (the one-bit ``left >= right`` is registered next to
+    # both candidates) and select (a 2:1 multiplexer per bit into the winner's register).
     cw = class_width(K)
     cands = [(scores[k], C(k, cw)) for k in range(K)]
     level = 0
@@ -141,21 +143,33 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         nxt = []
         for i in range(0, len(cands), 2):
             pair = cands[i:i + 2]
-            s = Signal(S, name=f"am_l{level}_{i // 2}_score", reset_less=True)
-            c = Signal(cw, name=f"am_l{level}_{i // 2}_class", reset_less=True)
+            tag = f"am_l{level}_{i // 2}"
+            s = Signal(S, name=f"{tag}_score", reset_less=True)
+            c = Signal(cw, name=f"{tag}_class", reset_less=True)
             if len(pair) == 2:
                 (ls, lc), (rs, rc) = pair
-                left = ls >= rs
-                m.d.sync += [s.eq(Mux(left, ls, rs)), c.eq(Mux(left, lc, rc))]
-            else:
-                m.d.sync += [s.eq(pair[0][0]), c.eq(pair[0][1])]
+                regs = []
+                for nm, v in (("ls", ls), ("lc", lc), ("rs", rs), ("rc", rc)):
+                    r = Signal(len(v), name=f"{tag}_{nm}", reset_less=True)
+                    m.d.sync += r.eq(v)
+                    regs.append(r)
+                left = Signal(name=f"{tag}_left", reset_less=True)
+                m.d.sync += left.eq(ls >= rs)
+                rls, rlc, rrs, rrc = regs
+                m.d.sync += [s.eq(Mux(left, rls, rrs)), c.eq(Mux(left, rlc, rrc))]
+            else:  # an odd candidate waits both stages
+                d1s = Signal(S, name=f"{tag}_s1", reset_less=True)
+                d1c = Signal(cw, name=f"{tag}_c1", reset_less=True)
+                m.d.sync += [d1s.eq(pair[0][0]), d1c.eq(pair[0][1]), s.eq(d1s), c.eq(d1c)]
             nxt.append((s, c))
         cands = nxt
     assert level == A
 
-    # scores delayed by the argmax levels
+    if not with_scores:
+        return out_valid, cands[0][1], None
+    # scores delayed by the argmax stages
     delayed = Cat(*scores)
-    for i in range(A):
+    for i in range(pipeline.argmax_stages(K)):
         d = Signal(K * S, name=f"scores_d{i + 1}", reset_less=True)
         m.d.sync += d.eq(delayed)
         delayed = d

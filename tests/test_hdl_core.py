@@ -152,13 +152,15 @@ def test_reset_clears_only_the_valid_chain(nets):
 
 
 def test_latency_formula():
-    # 1 encode + ceil(depth / lps) + ceil((1 + ceil(log2 ceil(G / 4))) / plps) + ceil(log2 K)
+    # E + ceil(depth / lps) + ceil((1 + ceil(log2 ceil(G / 4))) / plps) + 2 * ceil(log2 K), E = 1 (0 pre-encoded)
     lat = pipeline.latency
-    assert lat(depth=3, layers_per_stage=2, group_size=5, classes=3, popcount_levels_per_stage=1) == 1 + 2 + 2 + 2
-    assert lat(depth=0, layers_per_stage=1, group_size=1, classes=2, popcount_levels_per_stage=1) == 1 + 0 + 0 + 1
-    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=1) == 1 + 2 + 6 + 4
-    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=2) == 1 + 2 + 3 + 4
-    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3) == 1 + 2 + 1 + 4
+    assert lat(depth=3, layers_per_stage=2, group_size=5, classes=3, popcount_levels_per_stage=1) == 1 + 2 + 2 + 4
+    assert lat(depth=0, layers_per_stage=1, group_size=1, classes=2, popcount_levels_per_stage=1) == 1 + 0 + 0 + 2
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=1) == 1 + 2 + 6 + 8
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=2) == 1 + 2 + 3 + 8
+    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3) == 1 + 2 + 1 + 8
+    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3,
+               pre_encoded=True) == 2 + 1 + 8
 
 
 @pytest.mark.parametrize("plps", [1, 2, 3])
