@@ -85,10 +85,10 @@ class ClassifierTop(wiring.Component):
         # A pause must be allowed to be at least a few byte times long.
         self.gap_timeout_cycles = max(int(gap_timeout_cycles), 30 * self.divisor)
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
-                                 with_scores=False)
+                                 with_scores=False, hierarchy=True)
         self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
         #: cycles from the last byte's ``valid`` out of the UART receiver to the core's out_valid
-        self.latency = self.encoder.latency + self.core.latency
+        self.latency = 1 + self.encoder.latency + self.core.latency
         self.bytes_per_feature = bytes_per_feature(netlist.feature_width)
         self.sample_bytes = sample_bytes(netlist)
         super().__init__({
@@ -111,27 +111,38 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
         # -- byte assembly and the streaming encoder ---------------------------------------------
+        # Every decision below reads registered flags (one LUT level to the next register); the
+        # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
         byte_idx = Signal(range(B), name="byte_idx")
-        last_byte = Signal(init=B == 1, name="last_byte")  # registered byte_idx == B - 1
+        last_byte = Signal(init=B == 1, name="last_byte")  # byte_idx == B - 1
+        more = Signal(name="more_bytes")  # after the next byte, the sample is still unfinished
         mid_sample = Signal(name="mid_sample")  # some byte of an unfinished sample is in
+        abort = Signal(name="abort")  # registered: framing error, or a pause too long mid-sample
+        fire = Signal(name="feature_fire")  # registered: a whole feature is in value_r
+        value_r = Signal(W, name="feature_value", reset_less=True)
         gap, gap_tick, gap_load = bit_timer(m, self.gap_timeout_cycles, "gap_timer")
-        m.d.sync += last_byte.eq(byte_idx == B - 1)
+        m.d.sync += [
+            last_byte.eq(byte_idx == B - 1),
+            more.eq(~(last_byte & enc.last)),
+            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.valid)),
+            fire.eq(rx.valid & last_byte),
+        ]
         if B > 1:
             acc = Signal(8 * (B - 1), name="feature_acc", reset_less=True)  # earlier bytes of a feature
             value = Cat(acc, rx.data)[:W]
         else:
             value = rx.data[:W]
-        m.d.comb += [enc.value.eq(value), enc.valid.eq(rx.valid & last_byte)]
+        m.d.comb += [enc.value.eq(value_r), enc.valid.eq(fire)]
 
         with m.If(rx.valid):
-            m.d.sync += gap_load(self.gap_timeout_cycles)
+            m.d.sync += [gap_load(self.gap_timeout_cycles), value_r.eq(value), mid_sample.eq(more)]
             if B > 1:
                 m.d.sync += acc.eq(Cat(acc[8:], rx.data))
             with m.If(last_byte):
-                m.d.sync += [byte_idx.eq(0), mid_sample.eq(~enc.last)]
+                m.d.sync += byte_idx.eq(0)
             with m.Else():
-                m.d.sync += [byte_idx.eq(byte_idx + 1), mid_sample.eq(1)]
-        with m.Elif(rx.error | (mid_sample & gap_tick)):
+                m.d.sync += byte_idx.eq(byte_idx + 1)
+        with m.Elif(abort):
             m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
             m.d.comb += enc.restart.eq(1)
 

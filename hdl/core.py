@@ -34,7 +34,9 @@ class LogicNetCore(wiring.Component):
     ``comparators[i] = (f, T)``; they must come straight from registers (the caller's encode
     register, e.g. the board top's streaming encoder) and the core has no encode stage, so its
     latency is ``pipeline.ENCODE_STAGES`` smaller. ``with_scores=False`` drops ``out_scores``
-    (and the registers that delay the scores alongside the argmax).
+    (and the registers that delay the scores alongside the argmax). ``hierarchy=True`` makes the
+    head a submodule (its own Verilog module ``...head``) so synthesis can count its cells apart;
+    the logic is the same.
 
     Structure: a register of the used threshold comparators, the optimised gate DAG with a
     register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
@@ -47,7 +49,7 @@ class LogicNetCore(wiring.Component):
 
     def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, pre_encoded: bool = False,
-                 with_scores: bool = True):
+                 with_scores: bool = True, hierarchy: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
         self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
@@ -66,6 +68,7 @@ class LogicNetCore(wiring.Component):
         self.class_width = class_width(netlist.classes)
         self.pre_encoded = bool(pre_encoded)
         self.with_scores = bool(with_scores)
+        self.hierarchy = bool(hierarchy)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                         group_size=netlist.group_size, classes=netlist.classes,
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
@@ -150,6 +153,23 @@ class LogicNetCore(wiring.Component):
                 return C(lit & 1, 1)
             return ~reg[n] if lit & 1 else reg[n]
 
+        if self.hierarchy:  # the head as its own Verilog module (the board top counts its cells)
+            from logicforge.hdl.head import ClassifierHead
+
+            raw, invert = [], 0
+            for i, lit in enumerate(g.outputs):
+                n = lit >> 1
+                raw.append(C(lit & 1, 1) if n == passes.CONST else reg[n])
+                if n != passes.CONST and lit & 1:
+                    invert |= 1 << i
+            m.submodules.head = head = ClassifierHead(
+                self.classes, self.group_size, popcount_levels_per_stage=self.popcount_levels_per_stage,
+                invert=invert, with_scores=self.with_scores)
+            m.d.comb += [head.in_valid.eq(head_valid), head.in_bits.eq(Cat(*raw)),
+                         self.out_valid.eq(head.out_valid), self.out_class.eq(head.out_class)]
+            if self.with_scores:
+                m.d.comb += self.out_scores.eq(head.out_scores)
+            return m
         bits = Signal(len(g.outputs), name="class_bits")
         m.d.comb += bits.eq(Cat(*(output_bit(o) for o in g.outputs)))
         out_valid, out_class, out_scores = build_head(

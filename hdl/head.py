@@ -39,7 +39,8 @@ class ClassifierHead(wiring.Component):
     """Scores and argmax of K groups of G bits.
 
     Ports:
-      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``;
+      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``, each
+        inverted where the constant mask ``invert`` has a one (absorbed into the first LUTs);
       * ``out_valid``, ``out_scores`` (K*S, class 0 in the least significant bits, S =
         ``score_width(G)``), ``out_class``: the smallest k with the maximal score.
 
@@ -50,27 +51,34 @@ class ClassifierHead(wiring.Component):
     chain is reset; data registers are reset-less.
     """
 
-    def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None):
+    def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None,
+                 invert: int = 0, with_scores: bool = True):
         self.classes = int(classes)
         self.group_size = int(group_size)
+        self.invert = int(invert)
+        self.with_scores = bool(with_scores)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         self.score_width = score_width(group_size)
         self.latency = pipeline.head_latency(group_size, classes, self.popcount_levels_per_stage)
-        super().__init__({
+        ports = {
             "in_valid": In(1),
             "in_bits": In(self.classes * self.group_size),
             "out_valid": Out(1),
             "out_class": Out(class_width(classes)),
-            "out_scores": Out(self.classes * self.score_width),
-        })
+        }
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
+        bits = self.in_bits ^ self.invert if self.invert else self.in_bits
         out_valid, out_class, out_scores = build_head(
-            m, self.in_valid, self.in_bits, self.classes, self.group_size,
-            popcount_levels_per_stage=self.popcount_levels_per_stage)
-        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class),
-                     self.out_scores.eq(out_scores)]
+            m, self.in_valid, bits, self.classes, self.group_size,
+            popcount_levels_per_stage=self.popcount_levels_per_stage, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
         return m
 
 

@@ -112,7 +112,7 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
     rng = np.random.default_rng(5)
     net = generate.random_netlist(rng, features=6, feature_width=6, thresholds_per_feature=3,
                                   layer_widths=(30, 20), classes=4, group_size=5, unused_features=1)
-    core = LogicNetCore(net, layers_per_stage=1, pre_encoded=True, with_scores=False)
+    core = LogicNetCore(net, layers_per_stage=1, pre_encoded=True, with_scores=False, hierarchy=True)
     assert "in_data" not in core.signature.members and "out_scores" not in core.signature.members
     assert core.latency == pipeline.latency(depth=core.depth, layers_per_stage=1, group_size=5, classes=4,
                                             pre_encoded=True)
