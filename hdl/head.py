@@ -72,7 +72,11 @@ class ClassifierHead(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        bits = self.in_bits ^ self.invert if self.invert else self.in_bits
+        bits = self.in_bits
+        if self.invert:
+            # one named signal: slicing the operator itself would rebuild it per bit in Amaranth
+            bits = Signal(len(self.in_bits), name="class_bits", reset_less=True)
+            m.d.comb += bits.eq(self.in_bits ^ self.invert)
         out_valid, out_class, out_scores = build_head(
             m, self.in_valid, bits, self.classes, self.group_size,
             popcount_levels_per_stage=self.popcount_levels_per_stage, with_scores=self.with_scores)

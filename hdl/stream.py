@@ -152,7 +152,6 @@ class StreamingEncoder(wiring.Component):
                 lines.append((lo, w, dec))
 
             # stage 2: write the live bits of the feature whose lines are all high
-            enc = Signal(len(self.comparators), name="enc_bits", reset_less=True)
             for f, slot in enumerate(self.slots):
                 if not slot:
                     continue
@@ -160,11 +159,11 @@ class StreamingEncoder(wiring.Component):
                 for lo, w, dec in lines:
                     line = dec[(f >> lo) & ((1 << w) - 1)]
                     we = line if we is None else we & line
+                enc = Signal(len(slot), name=f"enc_f{f}", reset_less=True)
                 with m.If(we):
-                    m.d.sync += [enc[i].eq(cmp_of[i]) for _, i in slot]
-            for slot in self.slots:
-                for _, i in slot:
-                    bits[i] = enc[i]
+                    m.d.sync += enc.eq(Cat(*(cmp_of[i] for _, i in slot)))
+                for s, (_, i) in enumerate(slot):
+                    bits[i] = enc[s]
         if bits:
             m.d.comb += self.out_bits.eq(Cat(*bits))
         return m

@@ -19,6 +19,7 @@ COMMANDS = {
     "passes": ("logicforge.netlist.passes_cli", "run the netlist optimisation passes and report gate counts"),
     "verilog": ("logicforge.hdl.commands", "generate the pipelined core and board top as Verilog"),
     "sim": ("logicforge.sim.commands", "check bit-exact parity of the core in Verilator via cocotb"),
+    "estimate": ("logicforge.commands.estimate", "predict LUT4, FF and logic cells of a design without synthesis"),
     "synth": ("logicforge.boards.commands_synth", "synthesise and place-and-route with yosys/nextpnr"),
     "bitstream": ("logicforge.boards.commands_bitstream", "build the board bitstream (.bin)"),
     "program": ("logicforge.boards.commands_program", "program the board with iceprog"),

@@ -1,0 +1,1 @@
+"""Subcommands of ``logicforge``, one module per verb (``configure(parser)``, ``run(args) -> int``)."""
