@@ -14,7 +14,7 @@ from logicforge.errors import LogicforgeError
 
 #: name -> (module, one-line help)
 COMMANDS = {
-    "train": ("logicforge.train.commands", "train a logic gate network and export its netlist"),
+    "train": ("logicforge.commands.train", "train a logic gate network and export its netlist"),
     "predict": ("logicforge.netlist.commands", "classify an (n, F) integer .npy array with a netlist"),
     "passes": ("logicforge.netlist.passes_cli", "run the netlist optimisation passes and report gate counts"),
     "verilog": ("logicforge.hdl.commands", "generate the pipelined core and board top as Verilog"),

@@ -28,7 +28,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                        help=f"{spec.help}{choices} (default {spec.default})")
 
 
-def run(args) -> int:
+def run(args, *, make_estimator=None) -> int:
+    """``make_estimator``: None, or a callable cfg -> (netlist -> cost dict) | None, given by the
+    command layer (logicforge.commands.train) so that train/ imports no hardware code."""
     from pathlib import Path
 
     from logicforge.errors import LogicforgeError
@@ -45,7 +47,8 @@ def run(args) -> int:
 
     run_dir = Path(args.runs_dir) / cfg["name"]
     try:
-        summary = train(cfg, run_dir, resume=args.resume, progress=not args.quiet)
+        estimator = make_estimator(cfg) if make_estimator else None
+        summary = train(cfg, run_dir, resume=args.resume, progress=not args.quiet, estimator=estimator)
     except KeyboardInterrupt:
         raise LogicforgeError(f"interrupted; the last finished epoch is saved: continue with --resume "
                               f"(make train ARGS=--resume)") from None
