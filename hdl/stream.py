@@ -125,7 +125,8 @@ class StreamingEncoder(wiring.Component):
             bits[i] = C(v, 1)
         if S:
             # threshold ROM, read every cycle at the counter
-            m.submodules.thresholds = rom = Memory(shape=S * W, depth=F, init=self.rom_words())
+            m.submodules.thresholds = rom = Memory(shape=S * W, depth=F, init=self.rom_words(),
+                                                   attrs={"ram_style": "block", "rom_style": "block"})
             rd = rom.read_port(domain="sync")
             m.d.comb += rd.addr.eq(counter)
 
