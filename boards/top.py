@@ -17,6 +17,8 @@ from logicforge.errors import LogicforgeError
 DEFAULT_BAUD = 115200
 #: A sample whose bytes stop arriving for this long is dropped; the next byte starts a new sample.
 DEFAULT_GAP_TIMEOUT_S = 0.1
+#: Register stages between the core's result and the reply logic (the two sit far apart on the chip).
+RESULT_STAGES = 2
 #: Most classes whose index fits the one reply byte.
 MAX_CLASSES = 256
 
@@ -87,8 +89,9 @@ class ClassifierTop(wiring.Component):
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
                                  with_scores=False, hierarchy=True)
         self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
-        #: cycles from the last byte's ``valid`` out of the UART receiver to the core's out_valid
-        self.latency = 1 + self.encoder.latency + self.core.latency
+        #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the
+        #: feature register, the encoder, the core and the result registers
+        self.latency = 1 + self.encoder.latency + self.core.latency + RESULT_STAGES
         self.bytes_per_feature = bytes_per_feature(netlist.feature_width)
         self.sample_bytes = sample_bytes(netlist)
         super().__init__({
@@ -154,11 +157,18 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [tx.data.eq(reply), tx.valid.eq(pending)]
         with m.If(tx.ready & pending):
             m.d.sync += pending.eq(0)
-        with m.If(core.out_valid):
+        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers
+        res_valid, res_class = core.out_valid, core.out_class
+        for i in range(RESULT_STAGES):
+            v = Signal(name=f"result_valid{i}")
+            c = Signal(len(core.out_class), name=f"result_class{i}", reset_less=True)
+            m.d.sync += [v.eq(res_valid), c.eq(res_class)]
+            res_valid, res_class = v, c
+        with m.If(res_valid):
             m.d.sync += [
                 pending.eq(1),
-                reply.eq(core.out_class),
-                self.class_leds.eq(core.out_class),
+                reply.eq(res_class),
+                self.class_leds.eq(res_class),
                 self.activity.eq(~self.activity),
                 self.uart_error.eq(0),
             ]
