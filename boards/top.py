@@ -116,11 +116,13 @@ class ClassifierTop(wiring.Component):
         # -- byte assembly and the streaming encoder ---------------------------------------------
         # Every decision below reads registered flags (one LUT level to the next register); the
         # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
-        byte_idx = Signal(range(B), name="byte_idx")
-        last_byte = Signal(init=B == 1, name="last_byte")  # byte_idx == B - 1
-        more = Signal(name="more_bytes")  # after the next byte, the sample is still unfinished
-        mid_sample = Signal(name="mid_sample")  # some byte of an unfinished sample is in
-        abort = Signal(name="abort")  # registered: framing error, or a pause too long mid-sample
+        # Only ``abort`` is reset (to 1): the cycle after reset it clears the byte state and
+        # restarts the encoder, so no reset net sits in the enable logic of these registers.
+        byte_idx = Signal(range(B), name="byte_idx", reset_less=True)
+        last_byte = Signal(name="last_byte", reset_less=True)  # byte_idx == B - 1
+        more = Signal(name="more_bytes", reset_less=True)  # after the next byte, the sample is unfinished
+        mid_sample = Signal(name="mid_sample", reset_less=True)  # a byte of an unfinished sample is in
+        abort = Signal(init=1, name="abort")  # registered: framing error, a pause mid-sample, or reset
         fire = Signal(name="feature_fire")  # registered: a whole feature is in value_r
         value_r = Signal(W, name="feature_value", reset_less=True)
         gap, gap_tick, gap_load = bit_timer(m, self.gap_timeout_cycles, "gap_timer")

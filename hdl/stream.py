@@ -15,6 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 #: Cycles from the ``valid`` of a sample's last feature to ``out_valid``: compare, then write.
 STREAM_ENCODER_LATENCY = 2
+#: Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least.
+MIN_VALID_SPACING = 3
 #: A registered compare bit drives at most this many encoded-bit flip-flops (it is replicated).
 MAX_FANOUT = 32
 #: Width of the first feature-counter chunk, whose decoder also carries the strobe; the others
@@ -62,11 +64,12 @@ class StreamingEncoder(wiring.Component):
 
     Ports (domain ``sync``):
       * ``valid`` (in, 1) and ``value`` (in, W): the next feature of the current sample (feature 0
-        first). Two ``valid`` pulses must be at least two cycles apart, and the first one at least
-        two cycles after reset or ``restart`` (the threshold ROM is read one cycle after the
-        feature counter moves; a UART byte takes hundreds of cycles).
+        first). Two ``valid`` pulses must be at least ``MIN_VALID_SPACING`` cycles apart, and the
+        first one as long after ``restart`` (the threshold ROM's word is registered twice after
+        the feature counter moves; a UART byte takes hundreds of cycles).
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
-        It must not coincide with ``valid``.
+        It must not coincide with ``valid``, and must be given once after reset (the feature
+        counter itself is not reset, to keep the reset net out of its logic).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
       * ``out_bits`` (out, L = ``len(comparators)``): bit i is ``x[f] >= T`` for
         ``comparators[i] = (f, T)``, straight from flip-flops (or a constant for T <= 0 and
@@ -75,11 +78,12 @@ class StreamingEncoder(wiring.Component):
         ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
 
     Structure: the feature counter addresses a ROM whose word f holds feature f's live thresholds
-    (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots). Stage 1 registers one W-bit
+    (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
+    cycle. Stage 1 registers one W-bit
     compare per slot (replicated so that no copy drives more than ``MAX_FANOUT`` bits) and the
     decoded chunks of the counter (the first with the strobe). Stage 2 writes the bits of feature
     f with an enable that is one LUT4 of its decoded lines. No F * W feature buffer exists.
-    Only the counter, ``last`` and the strobes are reset.
+    Only the strobes (``valid`` delayed, ``out_valid``) are reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
@@ -107,18 +111,22 @@ class StreamingEncoder(wiring.Component):
         m = Module()
         F, W, S = self.features, self.feature_width, self.max_slots
 
-        counter = Signal(range(max(F, 2)), name="feat_counter")
-        m.d.sync += self.last.eq(counter == F - 1)
+        # Not reset (a reset net feeding the counter's enable logic was a critical path):
+        # ``restart`` after reset puts it at feature 0.
+        counter = Signal(range(max(F, 2)), name="feat_counter", reset_less=True)
+        last = Signal(name="feat_last", reset_less=True)
+        m.d.sync += last.eq(counter == F - 1)
+        m.d.comb += self.last.eq(last)
         with m.If(self.restart):
             m.d.sync += counter.eq(0)
         with m.Elif(self.valid):
-            with m.If(self.last):
+            with m.If(last):
                 m.d.sync += counter.eq(0)
             with m.Else():
                 m.d.sync += counter.eq(counter + 1)
 
         done = Signal(name="enc_done")
-        m.d.sync += [done.eq(self.valid & self.last), self.out_valid.eq(done)]
+        m.d.sync += [done.eq(self.valid & last), self.out_valid.eq(done)]
 
         bits = [None] * len(self.comparators)
         for i, v in self.constants.items():
@@ -129,6 +137,9 @@ class StreamingEncoder(wiring.Component):
                                                    attrs={"ram_style": "block", "rom_style": "block"})
             rd = rom.read_port(domain="sync")
             m.d.comb += rd.addr.eq(counter)
+            # the block RAM's output is slow (clock-to-out and a long route): register it once more
+            thr = Signal(S * W, name="thresholds_q", reset_less=True)
+            m.d.sync += thr.eq(rd.data)
 
             # stage 1: per slot, the compare (replicated per MAX_FANOUT users); decoded counter chunks
             users = [[] for _ in range(S)]
@@ -137,7 +148,7 @@ class StreamingEncoder(wiring.Component):
                     users[s].append(i)
             cmp_of = {}
             for s in range(S):
-                ge = self.value >= rd.data[s * W:(s + 1) * W]
+                ge = self.value >= thr[s * W:(s + 1) * W]
                 for r in range(0, len(users[s]), MAX_FANOUT):
                     c = Signal(name=f"cmp{s}_{r // MAX_FANOUT}", reset_less=True)
                     m.d.sync += c.eq(ge)

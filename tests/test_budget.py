@@ -35,6 +35,10 @@ def test_budget_met_reports_the_estimate_every_epoch(tmp_path, capsys):
     assert main(["estimate", "--netlist", str(run / "netlist.json"), "--json"]) == 0
     est = json.loads(capsys.readouterr().out)
     assert est["lcs"] == summary["estimate"]["lcs"]
+    # group_size is a trained choice: the netlist and the head follow the config's small value
+    net = nf.load(run / "netlist.json")
+    assert net.group_size == 10 and len(net.layers[-1]) == net.classes * 10
+    assert est["parts"]["head"]["lcs"] > 0 and est["latency_cycles"] > 0
 
 
 def test_budget_not_met_is_a_one_line_error_with_the_best_estimate(tmp_path, capsys):

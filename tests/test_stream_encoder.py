@@ -16,7 +16,7 @@ from amaranth.sim import Simulator  # noqa: E402
 
 from logicforge.hdl import pipeline  # noqa: E402
 from logicforge.hdl.core import LogicNetCore  # noqa: E402
-from logicforge.hdl.stream import STREAM_ENCODER_LATENCY, StreamingEncoder  # noqa: E402
+from logicforge.hdl.stream import MIN_VALID_SPACING, STREAM_ENCODER_LATENCY, StreamingEncoder  # noqa: E402
 
 
 def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,)):
@@ -52,7 +52,10 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
                     got.append(ctx.get(enc.out_bits))
                 await ctx.tick()
 
-        await tick(3)
+        ctx.set(enc.restart, 1)  # once after reset
+        await tick()
+        ctx.set(enc.restart, 0)
+        await tick(MIN_VALID_SPACING)
         for si, row in enumerate(samples):
             if restart_after is not None and restart_after[0] == si:
                 for v in row[:restart_after[1]]:
@@ -60,18 +63,18 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
                     ctx.set(enc.valid, 1)
                     await tick()
                     ctx.set(enc.valid, 0)
-                    await tick(int(rng.integers(1, 4)))
+                    await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
                 ctx.set(enc.restart, 1)
                 await tick()
                 ctx.set(enc.restart, 0)
-                await tick()
+                await tick(MIN_VALID_SPACING - 1)
             for v in row:
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
                 await tick()
                 ctx.set(enc.valid, 0)
                 ctx.set(enc.value, int(rng.integers(0, 1 << enc.feature_width)))  # noise between features
-                await tick(int(rng.integers(1, 4)))
+                await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
         await tick(STREAM_ENCODER_LATENCY + 3)
 
     sim = Simulator(top)
@@ -135,14 +138,17 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
                     got.append(ctx.get(core.out_class))
                 await ctx.tick()
 
-        await tick(2)  # the ROM's first read
+        ctx.set(enc.restart, 1)  # once after reset
+        await tick()
+        ctx.set(enc.restart, 0)
+        await tick(MIN_VALID_SPACING)
         for row in x:
             for v in row:
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
                 await tick()
                 ctx.set(enc.valid, 0)
-                await tick(1)
+                await tick(MIN_VALID_SPACING - 1)
         await tick(enc.latency + core.latency + 4)
 
     sim = Simulator(top)
