@@ -69,6 +69,30 @@ def measure(net, outdir: Path, *, clock_mhz: float) -> dict:
             "brams": stats["brams"], "parts": parts, "lc_split": flow.lc_split(parts, lcs)}
 
 
+def fit(path: Path) -> int:
+    """Least-squares scale from structural cells to nextpnr logic cells; print the error table."""
+    from logicforge.boards.estimate import COEF, estimate
+    from logicforge.netlist import format as nf
+
+    rec = json.loads(path.read_text())
+    rows = []
+    for name, r in rec["designs"].items():
+        p = r["params"]
+        net = nf.load(p["netlist"]) if "netlist" in p else design_netlist(p)
+        est = estimate(net, board="icebreaker", clock_mhz=rec["clock_mhz"])
+        struct = sum(d["lcs_structural"] for d in est["parts"].values())
+        rows.append((name, struct, r["lcs"], est, r))
+    scale = sum(s * y for _, s, y, _, _ in rows) / sum(s * s for _, s, _, _, _ in rows)
+    print(f"lc_scale = {scale:.4f} (now {COEF['lc_scale']})")
+    print("| design | nextpnr LCs | estimate | error | yosys LUT4 / est | yosys FF / est |")
+    print("|---|---|---|---|---|---|")
+    for name, struct, y, est, r in rows:
+        pred = round(struct * scale)
+        print(f"| {name} | {y} | {pred} | {100 * (pred - y) / y:+.1f} % | {r['luts']} / {est['luts']} | "
+              f"{r['ffs']} / {est['ffs']} |")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="build/calibration.json")
@@ -76,7 +100,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=None, help="names of DESIGNS to run")
     p.add_argument("--clock-mhz", type=float, default=100.0)
     p.add_argument("--work", default="build/calibrate")
+    p.add_argument("--fit", action="store_true", help="fit COEF['lc_scale'] to the recording in --out and "
+                   "print each design's error; no synthesis")
     args = p.parse_args(argv)
+    if args.fit:
+        return fit(Path(args.out))
     from logicforge.boards.estimate import estimate
     from logicforge.fileio import write_json
     from logicforge.netlist import format as nf

@@ -17,13 +17,10 @@ import math
 
 from logicforge.errors import LogicforgeError
 
-#: Fitted coefficients (see ``fit`` and docs/hardware.md).
+#: Fitted coefficients (``python -m logicforge.boards.calibrate --fit``; docs/hardware.md).
 COEF = {
     "gate_luts": 0.78,      # LUT4 per gate of the optimised DAG (ABC merges 2-level trees)
-    "gates_lc": 1.0,        # scale of the gates part
-    "head_lc": 1.0,         # scale of the head part
-    "encoder_lc": 1.0,      # scale of the encoder part
-    "top_lc": 1.0,          # scale of the UART/control part
+    "lc_scale": 1.0,        # logic cells per structural cell (LUT/FF pairs that nextpnr cannot pack)
 }
 
 
@@ -203,8 +200,8 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
         gap = max(int(DEFAULT_GAP_TIMEOUT_S * clk), 30 * div)
         parts["top"] = top_cost(div, gap, netlist.feature_width, bytes_per_feature(netlist.feature_width))
     for name, d in parts.items():
-        k = COEF.get(f"{name}_lc", 1.0)
-        d["lcs"] = int(round(d["lcs"] * k))
+        d["lcs_structural"] = int(round(d["lcs"]))
+        d["lcs"] = int(round(d["lcs"] * COEF["lc_scale"]))
         d["luts"] = int(round(d["luts"]))
     total = {key: sum(d[key] for d in parts.values()) for key in ("luts", "ffs", "lcs")}
     latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,

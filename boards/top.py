@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from logicforge.boards.uart import UARTReceiver, UARTTransmitter, bit_timer, divisor_for
+from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from logicforge.errors import LogicforgeError
 
 DEFAULT_BAUD = 115200
@@ -85,7 +85,13 @@ class ClassifierTop(wiring.Component):
         if gap_timeout_cycles is None:
             gap_timeout_cycles = int(DEFAULT_GAP_TIMEOUT_S * self.clk_hz)
         # A pause must be allowed to be at least a few byte times long.
-        self.gap_timeout_cycles = max(int(gap_timeout_cycles), 30 * self.divisor)
+        wanted = max(int(gap_timeout_cycles), 30 * self.divisor)
+        # The gap timer is a prescaler of 2**p cycles and a counter of 2**h prescaler ticks (two
+        # short carry chains instead of one long one); the pause that drops a partial sample lies
+        # between 2**(p+h) and 2**(p+h) + 2**p cycles, at least the wanted one.
+        self.gap_prescale_bits = max(1, wanted.bit_length() // 2)
+        self.gap_count_bits = max(1, (-(-wanted // (1 << self.gap_prescale_bits)) - 1).bit_length())
+        self.gap_timeout_cycles = (1 << (self.gap_prescale_bits + self.gap_count_bits)) + (1 << self.gap_prescale_bits)
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
                                  with_scores=False, hierarchy=True)
         self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
@@ -125,7 +131,12 @@ class ClassifierTop(wiring.Component):
         abort = Signal(init=1, name="abort")  # registered: framing error, a pause mid-sample, or reset
         fire = Signal(name="feature_fire")  # registered: a whole feature is in value_r
         value_r = Signal(W, name="feature_value", reset_less=True)
-        gap, gap_tick, gap_load = bit_timer(m, self.gap_timeout_cycles, "gap_timer")
+        pre = Signal(self.gap_prescale_bits, name="gap_prescaler", reset_less=True)
+        pre_msb = Signal(name="gap_prescaler_msb", reset_less=True)
+        pre_tick = Signal(name="gap_prescaler_tick", reset_less=True)
+        gap = Signal(self.gap_count_bits + 1, name="gap_timer", reset_less=True)
+        gap_tick = gap[-1]  # 2**h prescaler ticks since the last byte
+        m.d.sync += [pre.eq(pre + 1), pre_msb.eq(pre[-1]), pre_tick.eq(pre[-1] & ~pre_msb)]
         m.d.sync += [
             last_byte.eq(byte_idx == B - 1),
             more.eq(~(last_byte & enc.last)),
@@ -140,14 +151,16 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [enc.value.eq(value_r), enc.valid.eq(fire)]
 
         with m.If(rx.valid):
-            m.d.sync += [gap_load(self.gap_timeout_cycles), value_r.eq(value), mid_sample.eq(more)]
+            m.d.sync += [gap.eq(0), value_r.eq(value), mid_sample.eq(more)]
             if B > 1:
                 m.d.sync += acc.eq(Cat(acc[8:], rx.data))
             with m.If(last_byte):
                 m.d.sync += byte_idx.eq(0)
             with m.Else():
                 m.d.sync += byte_idx.eq(byte_idx + 1)
-        with m.Elif(abort):
+        with m.Elif(pre_tick & ~gap_tick):
+            m.d.sync += gap.eq(gap + 1)
+        with m.If(~rx.valid & abort):
             m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
             m.d.comb += enc.restart.eq(1)
 
