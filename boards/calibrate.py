@@ -84,6 +84,11 @@ def fit(path: Path) -> int:
         rows.append((name, struct, r["lcs"], est, r))
     scale = sum(s * y for _, s, y, _, _ in rows) / sum(s * s for _, s, _, _, _ in rows)
     print(f"lc_scale = {scale:.4f} (now {COEF['lc_scale']})")
+    for key, rk in (("luts", "luts"), ("ffs", "ffs")):
+        xs = [sum(d[f"{key}_structural"] for d in est["parts"].values()) for _, _, _, est, _ in rows]
+        ys = [r[rk] for _, _, _, _, r in rows]
+        k = sum(x * y for x, y in zip(xs, ys)) / sum(x * x for x in xs)
+        print(f"{key[:-1]}_scale = {k:.4f} (now {COEF[key[:-1] + '_scale']})")
     print("| design | nextpnr LCs | estimate | error | yosys LUT4 / est | yosys FF / est |")
     print("|---|---|---|---|---|---|")
     for name, struct, y, est, r in rows:

@@ -20,7 +20,9 @@ from logicforge.errors import LogicforgeError
 #: Fitted coefficients (``python -m logicforge.boards.calibrate --fit``; docs/hardware.md).
 COEF = {
     "gate_luts": 0.78,      # LUT4 per gate of the optimised DAG (ABC merges 2-level trees)
-    "lc_scale": 1.0,        # logic cells per structural cell (LUT/FF pairs that nextpnr cannot pack)
+    "lc_scale": 1.0,        # nextpnr logic cells per structural cell
+    "lut_scale": 0.80,      # yosys LUT4 per structural LUT (ABC shares logic the count does not see)
+    "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
 }
 
 
@@ -202,7 +204,9 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     for name, d in parts.items():
         d["lcs_structural"] = int(round(d["lcs"]))
         d["lcs"] = int(round(d["lcs"] * COEF["lc_scale"]))
-        d["luts"] = int(round(d["luts"]))
+        d["luts_structural"], d["ffs_structural"] = int(round(d["luts"])), int(d["ffs"])
+        d["luts"] = int(round(d["luts"] * COEF["lut_scale"]))
+        d["ffs"] = int(round(d["ffs"] * COEF["ff_scale"]))
     total = {key: sum(d[key] for d in parts.values()) for key in ("luts", "ffs", "lcs")}
     latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,
                                classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre)
