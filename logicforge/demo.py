@@ -3,7 +3,8 @@
 1. train with the config (default configs/default.yaml) into runs/<name>/;
 2. ``verilog`` for the iCEBreaker;
 3. ``sim``: bit-exact parity in Verilator on the test set and random vectors;
-4. ``synth`` for the iCEBreaker with yosys and nextpnr, at ``--clock-mhz`` (default 100, the PLL);
+4. ``synth`` for the iCEBreaker with yosys and nextpnr, at ``--clock-mhz`` (default 12, the
+   oscillator; the whole top does not close 100 MHz yet, see docs/hardware.md);
 5. ``bitstream``: ``top.bin`` from the placed design (reused, not re-placed).
 
 Each step is the same subcommand a user would run; the demo then reads the JSON each one wrote and
@@ -17,8 +18,8 @@ import time
 from pathlib import Path
 
 BOARD = "icebreaker"
-#: The demo's board clock (the PLL); the whole top is built to close timing there.
-CLOCK_MHZ = 100.0
+#: The demo's board clock: the 12 MHz oscillator (any other value uses the PLL).
+CLOCK_MHZ = 12.0
 
 
 def configure(p) -> None:
@@ -28,7 +29,7 @@ def configure(p) -> None:
     p.add_argument("--build-dir", default="build", metavar="DIR", help="root of the build tree (default build/)")
     p.add_argument("--random", type=int, default=10000, metavar="N", help="random vectors for the parity check")
     p.add_argument("--clock-mhz", type=float, default=CLOCK_MHZ, metavar="MHZ",
-                   help=f"system clock of the board build (default {CLOCK_MHZ:g}: the PLL)")
+                   help=f"system clock of the board build (default {CLOCK_MHZ:g}: the oscillator; other values: the PLL)")
 
 
 def _finished_run(run_dir: Path, cfg: dict) -> bool:
@@ -38,7 +39,9 @@ def _finished_run(run_dir: Path, cfg: dict) -> bool:
     summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
     if not (summary.exists() and saved.exists() and (run_dir / "netlist.json").exists()):
         return False
-    return yaml.safe_load(saved.read_text()) == cfg and json.loads(summary.read_text())["epochs"] == cfg["epochs"]
+    same = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k != "hardware"} == \
+        {k: v for k, v in cfg.items() if k != "hardware"}  # a budget alone does not retrain
+    return same and json.loads(summary.read_text())["epochs"] == cfg["epochs"]
 
 
 def run(args) -> int:

@@ -16,7 +16,7 @@ CFG = {"dataset": "digits", "layers": 2, "width": 200, "group_size": 10, "epochs
 
 
 def _train(tmp_path, capsys, name, hardware):
-    cfg = dict(CFG, name=name, hardware=hardware)
+    cfg = dict(CFG, name=name) if hardware is None else dict(CFG, name=name, hardware=hardware)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     rc = main(["train", "--config", str(path), "--runs-dir", str(tmp_path / "runs")])
@@ -59,3 +59,14 @@ def test_budget_not_met_is_a_one_line_error_with_the_best_estimate(tmp_path, cap
 def test_bad_hardware_blocks(tmp_path, capsys, hardware, needle):
     rc, out, _ = _train(tmp_path, capsys, "bad", hardware)
     assert rc == 2 and needle in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_resume_accepts_a_changed_hardware_block(tmp_path, capsys):
+    rc, out, run = _train(tmp_path, capsys, "res", None)
+    assert rc == 0, out.err
+    cfg = dict(CFG, name="res", epochs=3, hardware={"board": "icebreaker", "max_lcs": 5280})
+    path = tmp_path / "res2.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(path), "--runs-dir", str(tmp_path / "runs"), "--resume"]) == 0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["estimate"] is None for m in lines] == [True, True, False]

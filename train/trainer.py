@@ -138,11 +138,12 @@ class Trainer:
             raise LogicforgeError(f"{path}: cannot load checkpoint ({e.__class__.__name__})") from None
         saved = dict(st["config"])
         mine = dict(self.cfg)
-        saved.pop("epochs", None), mine.pop("epochs", None)
+        for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
+            saved.pop(key, None), mine.pop(key, None)
         if saved != mine:
             diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
-                                  "(only epochs may change on --resume)")
+                                  "(only epochs and hardware may change on --resume)")
         self.model.load_state_dict(st["model"])
         self.optimizer.load_state_dict(st["optimizer"])
         self.epoch, self.step = int(st["epoch"]), int(st["step"])
