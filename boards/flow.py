@@ -154,6 +154,60 @@ def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: 
     return parse_yosys_stat(work / "yosys_stat.json"), seconds
 
 
+#: Parts of the LC split, by the suffix of the Amaranth module path (the rest is "top").
+PARTS = ("encoder", "gates", "head", "top")
+
+
+def part_of(module: str) -> str:
+    """Which part of the LC split a Verilog module of the board top belongs to."""
+    name = module.lstrip("\\").split("$")[0]
+    if name.endswith(".core.head"):
+        return "head"
+    if name.endswith(".core"):
+        return "gates"
+    if name.endswith(".encoder"):
+        return "encoder"
+    return "top"
+
+
+def split_cells(stat_json: Path) -> dict:
+    """Per part {luts, ffs, carries} from a ``stat -json`` of a hierarchy-preserving synthesis."""
+    data = json.loads(Path(stat_json).read_text())
+    parts = {p: {"luts": 0, "ffs": 0, "carries": 0, "brams": 0} for p in PARTS}
+    for name, mod in (data.get("modules") or {}).items():
+        cells = mod.get("num_cells_by_type") or {}
+        d = parts[part_of(name)]
+        d["luts"] += int(cells.get("SB_LUT4", 0))
+        d["ffs"] += sum(int(v) for k, v in cells.items() if k.startswith("SB_DFF"))
+        d["carries"] += int(cells.get("SB_CARRY", 0))
+        d["brams"] += sum(int(v) for k, v in cells.items() if k.startswith("SB_RAM40"))
+    return parts
+
+
+def lc_split(parts: dict, total_lcs: int | None) -> dict:
+    """Logic cells per part: each part's max(LUT4, FF) (a LUT and a flip-flop share a cell at
+    best), scaled so the parts add up to nextpnr's total (the remainder goes to the largest part)."""
+    raw = {p: max(v["luts"], v["ffs"]) for p, v in parts.items()}
+    tot = sum(raw.values())
+    if not total_lcs or not tot:
+        return raw
+    out = {p: int(round(v * total_lcs / tot)) for p, v in raw.items()}
+    big = max(out, key=out.get)
+    out[big] += total_lcs - sum(out.values())
+    return out
+
+
+def _yosys_split(top_file: str, top: str, outdir: Path) -> tuple[dict, float]:
+    """synth_ice40 with the hierarchy kept (``-noflatten``), only to count cells per part."""
+    work = outdir / WORK
+    script = [f"read_verilog {top_file}", f"synth_ice40 -device u -noflatten -top {top}",
+              f"tee -q -o {WORK}/yosys_split_stat.json stat -json"]
+    write_text(work / "yosys_split.ys", "\n".join(script) + "\n")
+    seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys_split.log", f"{WORK}/yosys_split.ys"], cwd=outdir,
+                       log=work / "yosys_split.out")
+    return split_cells(work / "yosys_split_stat.json"), seconds
+
+
 def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
     h = hashlib.sha256()
     for name in sorted(files):
@@ -163,7 +217,7 @@ def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
 
 
 def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-          log=print) -> dict:
+          log=print, split: bool = True) -> dict:
     """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
 
     For a board with a top: ``top.v`` -> yosys ``synth_ice40`` -> ``nextpnr-ice40 --report``.
@@ -236,6 +290,12 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     pnr = parse_nextpnr_report(report)
     result.update(lcs=pnr["lcs"], fmax_mhz=pnr["fmax_mhz"], clocks=pnr["clocks"],
                   nextpnr_report=str(report), utilization=pnr["utilization"])
+    if split:
+        log("synth: yosys with the hierarchy kept, to split the logic cells into parts ...")
+        parts, split_s = _yosys_split(board.top_file, board.top_module, outdir)
+        result["seconds"]["yosys_split"] = round(split_s, 2)
+        result["parts"] = parts
+        result["lc_split"] = lc_split(parts, result["lcs"])
     if pnr["lcs_available"]:
         result["lcs_available"] = pnr["lcs_available"]
     result["fits"] = result["lcs"] is not None and result["lcs"] <= result["lcs_available"]
@@ -294,6 +354,8 @@ def summary(result: dict) -> str:
         fmax = f", Fmax {result['fmax_mhz']:.2f} MHz" if result.get("fmax_mhz") is not None else ""
         where = f"  [{s['nextpnr']} s]" if s.get("nextpnr") is not None else "  (yosys estimate)"
         lines.append(f"  nextpnr: {result['lcs']} / {result['lcs_available']} LCs ({pct:.1f} %){fmax}{where}")
+    if result.get("lc_split"):
+        lines.append("  LC split: " + ", ".join(f"{p} {n}" for p, n in result["lc_split"].items()))
     verdict = []
     verdict.append("fits" if result.get("fits") else "DOES NOT FIT")
     if result.get("meets_timing") is not None:

@@ -4,7 +4,7 @@ Pins (amaranth-boards ``ICEBreakerPlatform``): the FTDI UART (``uart`` 0: rx pin
 the red LED (``led`` 0) shows a UART framing error, the green LED (``led`` 1) toggles with every
 classified sample, and the five LEDs of the break-off PMOD (``led`` 2..6) show bits 0..4 of the
 class. The clock is the 12 MHz oscillator, or at any other ``clock_mhz`` the PLL (SB_PLL40_PAD)
-fed by it, with the design held in reset until the PLL locks.
+fed by it, with the design held in (asynchronous, synchronously released) reset until the PLL locks.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ class ICEBreakerTop(Elaboratable):
                 i_RESETB=Const(1), i_BYPASS=Const(0),
                 o_PLLOUTGLOBAL=clk, o_LOCK=lock,
             )
-            m.domains.sync = ClockDomain("sync")
+            # Asynchronous reset (released synchronously by the ResetSynchronizer): it goes to the
+            # flip-flops' reset pins, not into their enable logic as a synchronous reset would,
+            # so the reset net is never part of a clocked path.
+            m.domains.sync = ClockDomain("sync", async_reset=True)
             m.d.comb += ClockSignal("sync").eq(clk)
             m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
             platform.add_clock_constraint(clk, self.clock_mhz * 1e6)

@@ -17,6 +17,8 @@ from logicforge.errors import LogicforgeError
 DEFAULT_BAUD = 115200
 #: A sample whose bytes stop arriving for this long is dropped; the next byte starts a new sample.
 DEFAULT_GAP_TIMEOUT_S = 0.1
+#: Register stages between the core's result and the reply logic (the two sit far apart on the chip).
+RESULT_STAGES = 2
 #: Most classes whose index fits the one reply byte.
 MAX_CLASSES = 256
 
@@ -56,20 +58,24 @@ class ClassifierTop(wiring.Component):
 
     Protocol: the host sends a sample as ``features * ceil(W/8)`` bytes, feature 0 first, each
     feature little-endian in ceil(W/8) bytes (bits above W are ignored). When the last byte is in,
-    the sample enters the core; ``core.latency`` cycles later the class index goes out as one byte
+    the sample enters the core; ``latency`` cycles later (encoder + core) the class index goes out as one byte
     and onto the LEDs. A framing error, or a pause longer than ``gap_timeout_cycles`` inside a
     sample, drops the partial sample, so a host can always resynchronise by pausing. Replies are
     queued one deep; a reply (10 bit times) goes out before the next sample of two or more bytes
     is complete, so such samples may be streamed back to back. With one-byte samples a host whose
     baud clock runs faster than ours could overrun the queue: it should wait for the replies.
 
-    Registers: the feature buffer (``features * W`` flip-flops, no reset), the byte/feature
-    counters, the reply byte and the LED state (reset).
+    Registers: no feature buffer. Each feature is encoded as it arrives
+    (:class:`~logicforge.hdl.stream.StreamingEncoder`: its live thresholds from a ROM indexed by
+    the feature counter, only the live comparator bits written); those bits feed a
+    ``LogicNetCore(pre_encoded=True)``. Control is built for a fast clock: bit and gap timers are
+    down counters whose sign bit is the tick, and every decision reads registered flags.
     """
 
     def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
                  gap_timeout_cycles: int | None = None, led_bits: int = 5):
         from logicforge.hdl.core import LogicNetCore
+        from logicforge.hdl.stream import StreamingEncoder
 
         check_netlist(netlist)
         self.netlist = netlist
@@ -79,9 +85,19 @@ class ClassifierTop(wiring.Component):
         if gap_timeout_cycles is None:
             gap_timeout_cycles = int(DEFAULT_GAP_TIMEOUT_S * self.clk_hz)
         # A pause must be allowed to be at least a few byte times long.
-        self.gap_timeout_cycles = max(int(gap_timeout_cycles), 30 * self.divisor)
-        self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage)
-        self.latency = self.core.latency
+        wanted = max(int(gap_timeout_cycles), 30 * self.divisor)
+        # The gap timer is a prescaler of 2**p cycles and a counter of 2**h prescaler ticks (two
+        # short carry chains instead of one long one); the pause that drops a partial sample lies
+        # between 2**(p+h) and 2**(p+h) + 2**p cycles, at least the wanted one.
+        self.gap_prescale_bits = max(1, wanted.bit_length() // 2)
+        self.gap_count_bits = max(1, (-(-wanted // (1 << self.gap_prescale_bits)) - 1).bit_length())
+        self.gap_timeout_cycles = (1 << (self.gap_prescale_bits + self.gap_count_bits)) + (1 << self.gap_prescale_bits)
+        self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
+                                 with_scores=False, hierarchy=True)
+        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
+        #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the
+        #: feature register, the encoder, the core and the result registers
+        self.latency = 1 + self.encoder.latency + self.core.latency + RESULT_STAGES
         self.bytes_per_feature = bytes_per_feature(netlist.feature_width)
         self.sample_bytes = sample_bytes(netlist)
         super().__init__({
@@ -95,47 +111,60 @@ class ClassifierTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         net = self.netlist
-        F, W, B = net.features, net.feature_width, self.bytes_per_feature
+        W, B = net.feature_width, self.bytes_per_feature
 
         m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
         m.submodules.uart_tx = tx = UARTTransmitter(self.divisor)
+        m.submodules.encoder = enc = self.encoder
         m.submodules.core = core = self.core
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        # -- byte assembly ---------------------------------------------------------------------
-        feat_idx = Signal(range(F), name="feat_idx")
-        byte_idx = Signal(range(B), name="byte_idx")
-        # Feature f ends up in buf[f*W:(f+1)*W]: each finished feature shifts in from the top.
-        buf = Signal(F * W, name="feature_buf", reset_less=True)
-        start = Signal(name="sample_start")  # registered: the cycle after the last byte
-        gap = Signal(range(self.gap_timeout_cycles + 1), name="gap_timer")
-        mid_sample = (feat_idx != 0) | (byte_idx != 0)
-
-        m.d.sync += start.eq(0)
+        # -- byte assembly and the streaming encoder ---------------------------------------------
+        # Every decision below reads registered flags (one LUT level to the next register); the
+        # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
+        # Only ``abort`` is reset (to 1): the cycle after reset it clears the byte state and
+        # restarts the encoder, so no reset net sits in the enable logic of these registers.
+        byte_idx = Signal(range(B), name="byte_idx", reset_less=True)
+        last_byte = Signal(name="last_byte", reset_less=True)  # byte_idx == B - 1
+        more = Signal(name="more_bytes", reset_less=True)  # after the next byte, the sample is unfinished
+        mid_sample = Signal(name="mid_sample", reset_less=True)  # a byte of an unfinished sample is in
+        abort = Signal(init=1, name="abort")  # registered: framing error, a pause mid-sample, or reset
+        fire = Signal(name="feature_fire")  # registered: a whole feature is in value_r
+        value_r = Signal(W, name="feature_value", reset_less=True)
+        pre = Signal(self.gap_prescale_bits, name="gap_prescaler", reset_less=True)
+        pre_msb = Signal(name="gap_prescaler_msb", reset_less=True)
+        pre_tick = Signal(name="gap_prescaler_tick", reset_less=True)
+        gap = Signal(self.gap_count_bits + 1, name="gap_timer", reset_less=True)
+        gap_tick = gap[-1]  # 2**h prescaler ticks since the last byte
+        m.d.sync += [pre.eq(pre + 1), pre_msb.eq(pre[-1]), pre_tick.eq(pre[-1] & ~pre_msb)]
+        m.d.sync += [
+            last_byte.eq(byte_idx == B - 1),
+            more.eq(~(last_byte & enc.last)),
+            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.valid)),
+            fire.eq(rx.valid & last_byte),
+        ]
         if B > 1:
             acc = Signal(8 * (B - 1), name="feature_acc", reset_less=True)  # earlier bytes of a feature
             value = Cat(acc, rx.data)[:W]
         else:
             value = rx.data[:W]
+        m.d.comb += [enc.value.eq(value_r), enc.valid.eq(fire)]
 
         with m.If(rx.valid):
-            m.d.sync += gap.eq(0)
+            m.d.sync += [gap.eq(0), value_r.eq(value), mid_sample.eq(more)]
             if B > 1:
                 m.d.sync += acc.eq(Cat(acc[8:], rx.data))
-            with m.If(byte_idx == B - 1):
-                m.d.sync += [byte_idx.eq(0), buf.eq(Cat(buf[W:], value))]
-                with m.If(feat_idx == F - 1):
-                    m.d.sync += [feat_idx.eq(0), start.eq(1)]
-                with m.Else():
-                    m.d.sync += feat_idx.eq(feat_idx + 1)
+            with m.If(last_byte):
+                m.d.sync += byte_idx.eq(0)
             with m.Else():
                 m.d.sync += byte_idx.eq(byte_idx + 1)
-        with m.Elif(rx.error | (gap == self.gap_timeout_cycles)):
-            m.d.sync += [feat_idx.eq(0), byte_idx.eq(0), gap.eq(0)]
-        with m.Elif(mid_sample):
+        with m.Elif(pre_tick & ~gap_tick):
             m.d.sync += gap.eq(gap + 1)
+        with m.If(~rx.valid & abort):
+            m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
+            m.d.comb += enc.restart.eq(1)
 
-        m.d.comb += [core.in_valid.eq(start), core.in_data.eq(buf)]
+        m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
 
         # -- reply and LEDs --------------------------------------------------------------------
         pending = Signal(name="reply_pending")
@@ -143,11 +172,18 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [tx.data.eq(reply), tx.valid.eq(pending)]
         with m.If(tx.ready & pending):
             m.d.sync += pending.eq(0)
-        with m.If(core.out_valid):
+        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers
+        res_valid, res_class = core.out_valid, core.out_class
+        for i in range(RESULT_STAGES):
+            v = Signal(name=f"result_valid{i}")
+            c = Signal(len(core.out_class), name=f"result_class{i}", reset_less=True)
+            m.d.sync += [v.eq(res_valid), c.eq(res_class)]
+            res_valid, res_class = v, c
+        with m.If(res_valid):
             m.d.sync += [
                 pending.eq(1),
-                reply.eq(core.out_class),
-                self.class_leds.eq(core.out_class),
+                reply.eq(res_class),
+                self.class_leds.eq(res_class),
                 self.activity.eq(~self.activity),
                 self.uart_error.eq(0),
             ]

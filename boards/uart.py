@@ -6,11 +6,28 @@ number of clock cycles per bit (``round(clk_hz / baud)``; see :func:`divisor_for
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from logicforge.errors import LogicforgeError
+
+
+def bit_timer(m: Module, divisor: int, name: str):
+    """A free-running down counter for bit timing: (timer, tick, load(n)).
+
+    ``tick`` is the counter's sign bit, a register output: it is high once the count passes below
+    zero, so no wide ``== 0`` compare sits between registers. ``load(n)`` returns the statement that
+    makes ``tick`` rise ``n`` cycles after the cycle that loads (n >= 1); without a load the counter
+    keeps counting down (and ``tick`` stays high).
+    """
+    timer = Signal(signed(int(divisor).bit_length() + 1), name=name, reset_less=True)
+    m.d.sync += timer.eq(timer - 1)
+
+    def load(cycles: int):
+        return timer.eq(int(cycles) - 2)
+
+    return timer, timer[-1], load
 
 #: The smallest supported divisor: the receiver samples each bit once, in its middle.
 MIN_DIVISOR = 4
@@ -49,7 +66,9 @@ class UARTReceiver(wiring.Component):
     A falling edge starts a frame; the start bit is checked half a bit later (a shorter glitch is
     ignored), then every bit is sampled in its middle. The receiver is ready for the next start bit
     from the middle of the stop bit, so a sender that runs slightly fast is tolerated. Latency: the
-    byte appears 9.5 bit times plus 3 cycles after the start bit's falling edge.
+    byte appears 9.5 bit times plus 5 cycles after the start bit's falling edge. Every
+    decision is one LUT of registered flags (the start pulse, the timer's sign bit, the frame's
+    marker bit), so the receiver is built for clocks of 100 MHz and more.
     """
 
     def __init__(self, divisor: int):
@@ -72,44 +91,35 @@ class UARTReceiver(wiring.Component):
         rx_sync = Signal(init=1, name="rx_sync")
         m.d.sync += [rx_meta.eq(self.rx), rx_sync.eq(rx_meta)]
 
-        timer = Signal(range(div), name="rx_timer")
-        bits = Signal(range(8), name="rx_bits")
-        shreg = Signal(8, name="rx_shreg")
-        m.d.sync += [self.valid.eq(0), self.error.eq(0)]
+        timer, tick, load = bit_timer(m, div, "rx_timer")
+        busy = Signal(name="rx_busy")   # inside a frame
+        brk = Signal(name="rx_break")   # after a framing error, until the line is high again
+        start = Signal(name="rx_start")  # registered: a start bit's falling edge, one cycle
+        glitch = Signal(name="rx_glitch")  # registered: the start bit was high again at its middle
+        # The 10 samples of a frame (start, 8 data, stop) shift in from the top behind a marker
+        # one: the marker reaches bit 0 exactly when all 10 are in, so "done" is a register bit.
+        shreg = Signal(11, name="rx_shreg", reset_less=True)
+        first = Signal(name="rx_first", reset_less=True)  # the next sample is the start bit's
+        done = busy & shreg[0]
+        m.d.sync += [
+            self.valid.eq(done & shreg[10]),
+            self.error.eq(done & ~shreg[10]),
+            start.eq(~busy & ~brk & ~rx_sync & ~start),
+            glitch.eq(busy & tick & first & rx_sync),
+        ]
+        with m.If(done):
+            m.d.sync += self.data.eq(shreg[2:10])
 
-        with m.FSM(name="rx_fsm"):
-            with m.State("IDLE"):
-                with m.If(~rx_sync):
-                    m.d.sync += timer.eq(div // 2 - 1)
-                    m.next = "START"
-            with m.State("START"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Elif(rx_sync):  # the line went high again: a glitch, not a start bit
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [timer.eq(div - 1), bits.eq(0)]
-                    m.next = "DATA"
-            with m.State("DATA"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Else():
-                    m.d.sync += [shreg.eq(Cat(shreg[1:], rx_sync)), timer.eq(div - 1), bits.eq(bits + 1)]
-                    with m.If(bits == 7):
-                        m.next = "STOP"
-            with m.State("STOP"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Else():
-                    with m.If(rx_sync):
-                        m.d.sync += [self.data.eq(shreg), self.valid.eq(1)]
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += self.error.eq(1)
-                        m.next = "BREAK"
-            with m.State("BREAK"):  # after a framing error, wait for the line to go idle
-                with m.If(rx_sync):
-                    m.next = "IDLE"
+        with m.If(start):
+            m.d.sync += [busy.eq(1), load(div // 2 - 1), shreg.eq(1 << 10), first.eq(1)]
+        with m.Elif(done | glitch):
+            m.d.sync += busy.eq(0)
+        with m.Elif(busy & tick):
+            m.d.sync += [shreg.eq(Cat(shreg[1:], rx_sync)), load(div), first.eq(0)]
+        with m.If(done & ~shreg[10]):
+            m.d.sync += brk.eq(1)
+        with m.Elif(rx_sync):
+            m.d.sync += brk.eq(0)
         return m
 
 
@@ -127,8 +137,8 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        if divisor < 1:
-            raise ValueError(f"divisor must be at least 1, got {divisor}")
+        if divisor < 2:
+            raise ValueError(f"divisor must be at least 2, got {divisor}")
         self.divisor = int(divisor)
         super().__init__({
             "data": In(8),
@@ -143,15 +153,17 @@ class UARTTransmitter(wiring.Component):
 
         # shreg[0] is the bit on the line; ones shift in from the top, so an idle line reads high.
         shreg = Signal(10, init=0x3FF, name="tx_shreg")
-        left = Signal(range(11), name="tx_left")  # bits still to send, including the current one
-        timer = Signal(range(div), name="tx_timer")
-        m.d.comb += [self.tx.eq(shreg[0]), self.ready.eq(left == 0)]
+        busy = Signal(name="tx_busy")
+        # one marker bit per bit still to send; the frame ends when the marker leaves bit 0
+        left = Signal(10, name="tx_left", reset_less=True)
+        timer, tick, load = bit_timer(m, div, "tx_timer")
+        m.d.comb += [self.tx.eq(shreg[0]), self.ready.eq(~busy)]
 
-        with m.If(left == 0):
+        with m.If(~busy):
             with m.If(self.valid):
-                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), left.eq(10), timer.eq(div - 1)]
-        with m.Elif(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
-        with m.Else():
-            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left - 1), timer.eq(div - 1)]
+                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), left.eq(1 << 9), busy.eq(1), load(div)]
+        with m.Elif(tick):
+            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left >> 1), load(div)]
+            with m.If(left[0]):
+                m.d.sync += busy.eq(0)
         return m

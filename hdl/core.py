@@ -29,6 +29,15 @@ class LogicNetCore(wiring.Component):
     reset by ``rst``; all data registers are reset-less, so outputs are don't-care while
     ``out_valid`` is low.
 
+    Variant ``pre_encoded=True``: instead of ``in_data`` the port ``in_bits``
+    (``len(comparators)`` bits) carries the encoded bits, bit i being ``x[f] >= T`` for
+    ``comparators[i] = (f, T)``; they must come straight from registers (the caller's encode
+    register, e.g. the board top's streaming encoder) and the core has no encode stage, so its
+    latency is ``pipeline.ENCODE_STAGES`` smaller. ``with_scores=False`` drops ``out_scores``
+    (and the registers that delay the scores alongside the argmax). ``hierarchy=True`` makes the
+    head a submodule (its own Verilog module ``...head``) so synthesis can count its cells apart;
+    the logic is the same.
+
     Structure: a register of the used threshold comparators, the optimised gate DAG with a
     register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
     then the ``ClassifierHead`` logic (inlined: the Verilog is one flat module).
@@ -39,7 +48,8 @@ class LogicNetCore(wiring.Component):
     """
 
     def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
-                 popcount_levels_per_stage: int | None = None):
+                 popcount_levels_per_stage: int | None = None, pre_encoded: bool = False,
+                 with_scores: bool = True, hierarchy: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
         self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
@@ -56,34 +66,47 @@ class LogicNetCore(wiring.Component):
         self.score_width = netlist.score_width
         self.in_width = netlist.features * netlist.feature_width
         self.class_width = class_width(netlist.classes)
+        self.pre_encoded = bool(pre_encoded)
+        self.with_scores = bool(with_scores)
+        self.hierarchy = bool(hierarchy)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                         group_size=netlist.group_size, classes=netlist.classes,
-                                        popcount_levels_per_stage=self.popcount_levels_per_stage)
+                                        popcount_levels_per_stage=self.popcount_levels_per_stage,
+                                        pre_encoded=self.pre_encoded)
         g, sch = self.graph, self.schedule
         self._enc_nodes = [n for n in range(1, g.first_gate) if sch.last_use[n] > 0]
         self.comparators = [g.inputs[n - 1] for n in self._enc_nodes]
-        super().__init__({
-            "in_valid": In(1),
-            "in_data": In(self.in_width),
-            "out_valid": Out(1),
-            "out_class": Out(self.class_width),
-            "out_scores": Out(self.classes * self.score_width),
-        })
+        ports = {"in_valid": In(1)}
+        if self.pre_encoded:
+            ports["in_bits"] = In(len(self.comparators))
+        else:
+            ports["in_data"] = In(self.in_width)
+        ports["out_valid"] = Out(1)
+        ports["out_class"] = Out(self.class_width)
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         g, sch = self.graph, self.schedule
         W = self.netlist.feature_width
         f0 = g.first_gate
-        front = pipeline.ENCODE_STAGES + sch.stages
+        front = (0 if self.pre_encoded else pipeline.ENCODE_STAGES) + sch.stages
 
         # valid chain for the encode and gate stages (reset)
-        vpipe = Signal(front, name="valid_pipe")
-        m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
+        if front:
+            vpipe = Signal(front, name="valid_pipe")
+            m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
+            head_valid = vpipe[-1]
+        else:
+            head_valid = self.in_valid
 
-        # stage 0: the used comparators, registered
+        # stage 0: the used comparators, registered (pre-encoded: the caller's register)
         reg = {}  # node -> bit of the current stage's register
-        if self._enc_nodes:
+        if self.pre_encoded:
+            reg = {n: self.in_bits[i] for i, n in enumerate(self._enc_nodes)}
+        elif self._enc_nodes:
             enc = Signal(len(self._enc_nodes), name="enc", reset_less=True)
             m.d.sync += enc.eq(Cat(*(ge_const(self.in_data[fe * W:(fe + 1) * W], t)
                                      for fe, t in self.comparators)))
@@ -130,16 +153,31 @@ class LogicNetCore(wiring.Component):
                 return C(lit & 1, 1)
             return ~reg[n] if lit & 1 else reg[n]
 
+        if self.hierarchy:  # the head as its own Verilog module (the board top counts its cells)
+            from logicforge.hdl.head import ClassifierHead
+
+            raw, invert = [], 0
+            for i, lit in enumerate(g.outputs):
+                n = lit >> 1
+                raw.append(C(lit & 1, 1) if n == passes.CONST else reg[n])
+                if n != passes.CONST and lit & 1:
+                    invert |= 1 << i
+            m.submodules.head = head = ClassifierHead(
+                self.classes, self.group_size, popcount_levels_per_stage=self.popcount_levels_per_stage,
+                invert=invert, with_scores=self.with_scores)
+            m.d.comb += [head.in_valid.eq(head_valid), head.in_bits.eq(Cat(*raw)),
+                         self.out_valid.eq(head.out_valid), self.out_class.eq(head.out_class)]
+            if self.with_scores:
+                m.d.comb += self.out_scores.eq(head.out_scores)
+            return m
         bits = Signal(len(g.outputs), name="class_bits")
         m.d.comb += bits.eq(Cat(*(output_bit(o) for o in g.outputs)))
         out_valid, out_class, out_scores = build_head(
-            m, vpipe[-1], bits, self.classes, self.group_size,
-            popcount_levels_per_stage=self.popcount_levels_per_stage)
-        m.d.comb += [
-            self.out_valid.eq(out_valid),
-            self.out_class.eq(out_class),
-            self.out_scores.eq(out_scores),
-        ]
+            m, head_valid, bits, self.classes, self.group_size,
+            popcount_levels_per_stage=self.popcount_levels_per_stage, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
         return m
 
     def info(self) -> dict:
@@ -148,6 +186,7 @@ class LogicNetCore(wiring.Component):
         return {
             "module": "logicnet_core",
             "latency_cycles": self.latency,
+            "pre_encoded": self.pre_encoded,
             "layers_per_stage": self.layers_per_stage,
             "popcount_levels_per_stage": self.popcount_levels_per_stage,
             "depth": self.depth,
@@ -167,6 +206,6 @@ class LogicNetCore(wiring.Component):
                         "inputs_after": r["inputs_after"]} for r in self.passes_report],
             "comparators": len(self.comparators),
             "comparator_list": [[int(f), int(t)] for f, t in self.comparators],
-            "ports": {"clk": 1, "rst": 1, "in_valid": 1, "in_data": self.in_width, "out_valid": 1,
-                      "out_class": self.class_width, "out_scores": self.classes * self.score_width},
+            "ports": {"clk": 1, "rst": 1, **{name: len(getattr(self, name))
+                                             for name in self.signature.members}},
         }

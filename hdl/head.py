@@ -39,46 +39,59 @@ class ClassifierHead(wiring.Component):
     """Scores and argmax of K groups of G bits.
 
     Ports:
-      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``;
+      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``, each
+        inverted where the constant mask ``invert`` has a one (absorbed into the first LUTs);
       * ``out_valid``, ``out_scores`` (K*S, class 0 in the least significant bits, S =
         ``score_width(G)``), ``out_class``: the smallest k with the maximal score.
 
-    Latency ``pipeline.head_latency(G, K, p)`` cycles (p =
-    ``popcount_levels_per_stage``), one sample per clock. The popcount is a level of 4-bit LUT
-    compressors, then a pairwise adder tree; a register follows every p of those levels and every
-    argmax level; scores are delayed to stay aligned with the class. Only the valid chain is
-    reset; data registers are reset-less.
+    Latency ``pipeline.head_latency(G, K, p)`` cycles (p = ``popcount_levels_per_stage``), one
+    sample per clock. The popcount is a level of 4-bit LUT compressors, then a pairwise adder tree;
+    a register follows every p of those levels. The argmax is a tournament tree with two stages per
+    level (compare, select); scores are delayed to stay aligned with the class. Only the valid
+    chain is reset; data registers are reset-less.
     """
 
-    def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None):
+    def __init__(self, classes: int, group_size: int, *, popcount_levels_per_stage: int | None = None,
+                 invert: int = 0, with_scores: bool = True):
         self.classes = int(classes)
         self.group_size = int(group_size)
+        self.invert = int(invert)
+        self.with_scores = bool(with_scores)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         self.score_width = score_width(group_size)
         self.latency = pipeline.head_latency(group_size, classes, self.popcount_levels_per_stage)
-        super().__init__({
+        ports = {
             "in_valid": In(1),
             "in_bits": In(self.classes * self.group_size),
             "out_valid": Out(1),
             "out_class": Out(class_width(classes)),
-            "out_scores": Out(self.classes * self.score_width),
-        })
+        }
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
+        bits = self.in_bits
+        if self.invert:
+            # one named signal: slicing the operator itself would rebuild it per bit in Amaranth
+            bits = Signal(len(self.in_bits), name="class_bits", reset_less=True)
+            m.d.comb += bits.eq(self.in_bits ^ self.invert)
         out_valid, out_class, out_scores = build_head(
-            m, self.in_valid, self.in_bits, self.classes, self.group_size,
-            popcount_levels_per_stage=self.popcount_levels_per_stage)
-        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class),
-                     self.out_scores.eq(out_scores)]
+            m, self.in_valid, bits, self.classes, self.group_size,
+            popcount_levels_per_stage=self.popcount_levels_per_stage, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
         return m
 
 
 def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
-               popcount_levels_per_stage: int | None = None):
-    """Add the head's logic to module ``m`` (so the core stays one flat Verilog module).
+               popcount_levels_per_stage: int | None = None, with_scores: bool = True):
+    """Add the head's logic to module ``m``.
 
-    Returns (out_valid, out_class, out_scores) values with the contract of ``ClassifierHead``.
+    Returns (out_valid, out_class, out_scores) values with the contract of ``ClassifierHead``;
+    ``out_scores`` is None with ``with_scores=False`` (no delay registers for the scores).
     """
     K, G, S = int(classes), int(group_size), score_width(group_size)
     per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
@@ -131,7 +144,9 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         m.d.comb += score.eq(nodes[0][0])
         scores.append(score)
 
-    # argmax tree over (score, index); the left candidate has the lower indices and wins ties
+    # argmax tournament over (score, index); the left candidate has the lower indices and wins ties.
+    # Each level is two register stages: compare (the one-bit ``left >= right`` is registered next to
+    # both candidates) and select (a 2:1 multiplexer per bit into the winner's register).
     cw = class_width(K)
     cands = [(scores[k], C(k, cw)) for k in range(K)]
     level = 0
@@ -140,21 +155,33 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         nxt = []
         for i in range(0, len(cands), 2):
             pair = cands[i:i + 2]
-            s = Signal(S, name=f"am_l{level}_{i // 2}_score", reset_less=True)
-            c = Signal(cw, name=f"am_l{level}_{i // 2}_class", reset_less=True)
+            tag = f"am_l{level}_{i // 2}"
+            s = Signal(S, name=f"{tag}_score", reset_less=True)
+            c = Signal(cw, name=f"{tag}_class", reset_less=True)
             if len(pair) == 2:
                 (ls, lc), (rs, rc) = pair
-                left = ls >= rs
-                m.d.sync += [s.eq(Mux(left, ls, rs)), c.eq(Mux(left, lc, rc))]
-            else:
-                m.d.sync += [s.eq(pair[0][0]), c.eq(pair[0][1])]
+                regs = []
+                for nm, v in (("ls", ls), ("lc", lc), ("rs", rs), ("rc", rc)):
+                    r = Signal(len(v), name=f"{tag}_{nm}", reset_less=True)
+                    m.d.sync += r.eq(v)
+                    regs.append(r)
+                left = Signal(name=f"{tag}_left", reset_less=True)
+                m.d.sync += left.eq(ls >= rs)
+                rls, rlc, rrs, rrc = regs
+                m.d.sync += [s.eq(Mux(left, rls, rrs)), c.eq(Mux(left, rlc, rrc))]
+            else:  # an odd candidate waits both stages
+                d1s = Signal(S, name=f"{tag}_s1", reset_less=True)
+                d1c = Signal(cw, name=f"{tag}_c1", reset_less=True)
+                m.d.sync += [d1s.eq(pair[0][0]), d1c.eq(pair[0][1]), s.eq(d1s), c.eq(d1c)]
             nxt.append((s, c))
         cands = nxt
     assert level == A
 
-    # scores delayed by the argmax levels
+    if not with_scores:
+        return out_valid, cands[0][1], None
+    # scores delayed by the argmax stages
     delayed = Cat(*scores)
-    for i in range(A):
+    for i in range(pipeline.argmax_stages(K)):
         d = Signal(K * S, name=f"scores_d{i + 1}", reset_less=True)
         m.d.sync += d.eq(delayed)
         delayed = d

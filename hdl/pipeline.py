@@ -8,9 +8,15 @@ Stages, in order, each ending in a register:
 3. popcount (``ceil(popcount_levels(G) / popcount_levels_per_stage)`` cycles): per class, a leaf
    level of LUT compressors (popcounts of 4 bits, one LUT4 level), then a pairwise adder tree
    (carry chains); a register after every ``popcount_levels_per_stage`` of these levels;
-4. argmax (``ceil(log2 classes)`` cycles): a pairwise (score, index) comparison tree, one level per
-   stage; the left (lower-index) candidate wins ties, so the result is the smallest class with the
-   maximal score. The scores are delayed alongside.
+4. argmax (``ARGMAX_STAGES_PER_LEVEL * ceil(log2 classes)`` cycles): a pairwise (score, index)
+   tournament tree; each level is two stages, a compare stage (register the one-bit ``left >= right``
+   next to both candidates) and a select stage (register the winner), so no stage holds more than
+   one short carry chain or one LUT level of multiplexers. The left (lower-index) candidate wins
+   ties, so the result is the smallest class with the maximal score. The scores are delayed alongside.
+
+A core built ``pre_encoded`` takes the comparator bits from outside (the board top's streaming
+encoder writes them into its own register) and has no encode stage: its latency is
+``ENCODE_STAGES`` smaller.
 
 ``depth`` is the longest gate path of the optimised DAG (at most the netlist's layer count).
 """
@@ -28,6 +34,8 @@ from logicforge.errors import LogicforgeError
 DEFAULT_LAYERS_PER_STAGE = 3
 DEFAULT_POPCOUNT_LEVELS_PER_STAGE = 1
 ENCODE_STAGES = 1
+#: Register stages per argmax level: compare, then select (measured on iCE40UP5K, docs/hardware.md).
+ARGMAX_STAGES_PER_LEVEL = 2
 #: Bits per leaf compressor of the popcount (a 4-input popcount is one LUT4 per output bit).
 LEAF_BITS = 4
 
@@ -72,20 +80,27 @@ def argmax_levels(classes: int) -> int:
     return (int(classes) - 1).bit_length()
 
 
-def head_latency(group_size: int, classes: int, popcount_levels_per_stage: int) -> int:
-    """Cycles of the classifier head: the popcount stages, then one per argmax level."""
-    return popcount_stages(group_size, popcount_levels_per_stage) + argmax_levels(classes)
+def argmax_stages(classes: int) -> int:
+    """Register stages of the argmax: ``ARGMAX_STAGES_PER_LEVEL * ceil(log2 classes)``."""
+    return ARGMAX_STAGES_PER_LEVEL * argmax_levels(classes)
+
+
+def head_latency(group_size: int, classes: int,
+                 popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE) -> int:
+    """Cycles of the classifier head (popcount, then argmax)."""
+    return popcount_stages(group_size, popcount_levels_per_stage) + argmax_stages(classes)
 
 
 def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
-            popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE) -> int:
-    """Clock cycles from a sample on ``in_data`` with ``in_valid`` to its result with ``out_valid``:
+            popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE,
+            pre_encoded: bool = False) -> int:
+    """Clock cycles from a sample with ``in_valid`` to its result with ``out_valid``:
 
-    ``1 + ceil(depth / layers_per_stage) + ceil(popcount_levels(G) / popcount_levels_per_stage)
-    + ceil(log2 classes)`` with ``popcount_levels(1) = 0`` and
-    ``popcount_levels(G) = 1 + ceil(log2 ceil(G / 4))`` for G > 1.
+    ``E + ceil(depth / layers_per_stage) + ceil(popcount_levels(G) / popcount_levels_per_stage)
+    + 2 * ceil(log2 classes)`` with ``E = 1`` (the encode stage; 0 for a ``pre_encoded`` core),
+    ``popcount_levels(1) = 0`` and ``popcount_levels(G) = 1 + ceil(log2 ceil(G / 4))`` for G > 1.
     """
-    return (ENCODE_STAGES + gate_stages(depth, layers_per_stage)
+    return ((0 if pre_encoded else ENCODE_STAGES) + gate_stages(depth, layers_per_stage)
             + head_latency(group_size, classes, popcount_levels_per_stage))
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "verilog": ("logicforge.commands.verilog", "generate the pipelined core and board top as Verilog"),
     "sim": ("logicforge.commands.sim", "check bit-exact parity of the core in Verilator via cocotb"),
     "verify": ("logicforge.commands.verify", "prove the generated core equivalent to its netlist (yosys SAT)"),
+    "estimate": ("logicforge.commands.estimate", "predict LUT4, FF and logic cells of a design without synthesis"),
     "synth": ("logicforge.commands.synth", "synthesise and place-and-route with yosys/nextpnr"),
     "bitstream": ("logicforge.commands.bitstream", "build the board bitstream (.bin)"),
     "program": ("logicforge.commands.program", "program the board with iceprog"),

@@ -72,7 +72,8 @@ def check_stream(core, net, x, valid):
 
 
 #: (popcount levels, argmax levels) of each net's head, worked out by hand: G = 1 needs no popcount,
-#: G <= 4 one LUT level, G = 5 a LUT level and one adder; K classes need ceil(log2 K) argmax levels.
+#: G <= 4 one LUT level, G = 5 a LUT level and one adder; K classes need ceil(log2 K) argmax levels,
+#: each of two register stages (compare, then select).
 HEAD_LEVELS = {"all_ops": (2, 2), "wires": (1, 2), "g1_k2": (0, 1), "k10_unused": (1, 4)}
 
 NETS = {
@@ -97,7 +98,7 @@ def test_core_matches_reference_streaming(nets, name, lps, plps):
     rng = np.random.default_rng(lps)
     core = LogicNetCore(net, layers_per_stage=lps, popcount_levels_per_stage=plps)
     popcount, argmax = HEAD_LEVELS[name]
-    assert core.latency == 1 + -(-core.depth // lps) + -(-popcount // plps) + argmax  # then simulated
+    assert core.latency == 1 + -(-core.depth // lps) + -(-popcount // plps) + 2 * argmax  # then simulated
     x = generate.random_features(rng, net, 150)
     # back-to-back first, then with bubbles
     valid = np.ones(150, dtype=bool)
@@ -155,13 +156,15 @@ def test_reset_clears_only_the_valid_chain(nets):
 
 
 def test_latency_formula():
-    # 1 encode + ceil(depth / lps) + ceil((1 + ceil(log2 ceil(G / 4))) / plps) + ceil(log2 K)
+    # E + ceil(depth / lps) + ceil((1 + ceil(log2 ceil(G / 4))) / plps) + 2 * ceil(log2 K), E = 1 (0 pre-encoded)
     lat = pipeline.latency
-    assert lat(depth=3, layers_per_stage=2, group_size=5, classes=3, popcount_levels_per_stage=1) == 1 + 2 + 2 + 2
-    assert lat(depth=0, layers_per_stage=1, group_size=1, classes=2, popcount_levels_per_stage=1) == 1 + 0 + 0 + 1
-    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=1) == 1 + 2 + 6 + 4
-    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=2) == 1 + 2 + 3 + 4
-    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3) == 1 + 2 + 1 + 4
+    assert lat(depth=3, layers_per_stage=2, group_size=5, classes=3, popcount_levels_per_stage=1) == 1 + 2 + 2 + 4
+    assert lat(depth=0, layers_per_stage=1, group_size=1, classes=2, popcount_levels_per_stage=1) == 1 + 0 + 0 + 2
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=1) == 1 + 2 + 6 + 8
+    assert lat(depth=6, layers_per_stage=3, group_size=100, classes=10, popcount_levels_per_stage=2) == 1 + 2 + 3 + 8
+    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3) == 1 + 2 + 1 + 8
+    assert lat(depth=6, layers_per_stage=4, group_size=4, classes=16, popcount_levels_per_stage=3,
+               pre_encoded=True) == 2 + 1 + 8
 
 
 @pytest.mark.parametrize("plps", [1, 2, 3])
@@ -268,7 +271,7 @@ def test_verilog_ports_and_info(nets):
     graph, _ = passes.optimize(net)
     assert info["popcount_levels_per_stage"] == 1
     popcount, argmax = HEAD_LEVELS["k10_unused"]
-    assert info["latency_cycles"] == 1 + -(-graph.depth() // 2) + popcount + argmax
+    assert info["latency_cycles"] == 1 + -(-graph.depth() // 2) + popcount + 2 * argmax
     assert info["score_width"] == S and info["layers_per_stage"] == 2 and info["in_width"] == F * W
     assert info["gates_before"] == net.num_gates and info["gates_after"] == graph.num_gates
     assert info["passes"] and {"name", "gates_before", "gates_after"} <= set(info["passes"][0])

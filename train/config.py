@@ -62,6 +62,8 @@ SCHEMA: dict[str, Key] = {
     "device": Key("auto", ("auto", "cpu", "cuda"), "where to train: auto picks CUDA when available"),
     "threads": Key(None, int, "CPU threads; null: 1 for small networks (width*batch_size < 1M), else PyTorch's default", minimum=1, nullable=True),
     "backend": Key("auto", ("auto", "torch", "cpp", "triton"), "logic-layer kernel: auto picks Triton on CUDA, the C++ kernel on CPU"),
+    "hardware.board": Key(None, str, "board whose cost model estimates the netlist every epoch (e.g. icebreaker); null: no estimate", nullable=True),
+    "hardware.max_lcs": Key(None, int, "logic-cell budget on hardware.board: training fails, printing the best estimate, when the final netlist exceeds it", minimum=1, nullable=True),
 }
 
 

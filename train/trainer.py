@@ -52,12 +52,15 @@ def _seed(*parts: int) -> int:
 
 class Trainer:
     def __init__(self, cfg: dict, run_dir: Path, *, progress: bool = True, rank: int = 0, world: int = 1,
-                 epoch_hook=None):
-        # epoch_hook(trainer, metrics): called on rank 0 after each epoch's evaluation, before the
-        # checkpoint; it may add entries to ``metrics`` (the experiment runner's Hessian traces).
+                 epoch_hook=None, estimator=None):
+        """``epoch_hook(trainer, metrics)``: called on rank 0 after each epoch's evaluation, before the
+        checkpoint; it may add entries to ``metrics`` (the experiment runner's Hessian traces).
+        ``estimator``: None, or a callable netlist -> dict with ``lcs`` (and ``luts``, ``ffs``), the
+        hardware cost model passed in by the command layer (train/ imports no hardware code)."""
         self.epoch_hook = epoch_hook
         self.write_plots = True
         self.cfg, self.run_dir, self.progress, self.rank, self.world = cfg, Path(run_dir), progress, rank, world
+        self.estimator = estimator
         self.device = self._device()
         self._set_threads()
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_dir"])
@@ -141,11 +144,12 @@ class Trainer:
             raise LogicforgeError(f"{path}: not a logicforge checkpoint (expected a dict with {', '.join(keys)})")
         saved = dict(st["config"])
         mine = dict(self.cfg)
-        saved.pop("epochs", None), mine.pop("epochs", None)
+        for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
+            saved.pop(key, None), mine.pop(key, None)
         if saved != mine:
             diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
-                                  "(only epochs may change on --resume)")
+                                  "(only epochs and hardware may change on --resume)")
         try:
             epoch, step = int(st["epoch"]), int(st["step"])
             history, train_seconds = list(st["history"]), float(st["train_seconds"])
@@ -261,7 +265,31 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "epoch_seconds": seconds,
             "gate_histogram": analysis.op_histogram(net),
+            "estimate": self._estimate(net),
         }
+
+    def _estimate(self, net) -> dict | None:
+        if self.estimator is None:
+            return None
+        est = self.estimator(net)
+        return {k: est[k] for k in ("lcs", "luts", "ffs") if k in est}
+
+    def check_budget(self) -> None:
+        """LogicforgeError (one line, with the best estimate) when the final netlist exceeds
+        ``hardware.max_lcs``."""
+        hw = self.cfg.get("hardware") or {}
+        budget = hw.get("max_lcs")
+        ests = [(h["estimate"]["lcs"], h["epoch"]) for h in self.history if h.get("estimate")]
+        if budget is None or not ests:
+            return
+        final = ests[-1][0]
+        if final <= budget:
+            return
+        best, epoch = min(ests)
+        raise LogicforgeError(
+            f"hardware budget not met: the final netlist needs about {final} logic cells on "
+            f"{hw.get('board')}, the budget is {budget} (best estimate {best} LCs at epoch {epoch}); "
+            f"shrink the network (width, layers, group_size, thresholds) or raise hardware.max_lcs")
 
     def fit(self) -> dict:
         epochs = self.cfg["epochs"]
@@ -279,9 +307,10 @@ class Trainer:
                 self.save_checkpoint()
                 write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
                 if self.progress:
+                    est = f"  est {m['estimate']['lcs']} LCs" if m.get("estimate") else ""
                     print(f"epoch {m['epoch']:4d}  loss {loss:.4f}  train-mode {m['test_acc_train_mode']:.4f}  "
                           f"discrete {m['test_acc_discrete']:.4f}  gap {m['discretization_gap']:+.4f}  "
-                          f"unused {m['unused_gate_fraction']:.3f}  {seconds:.2f}s", flush=True)
+                          f"unused {m['unused_gate_fraction']:.3f}{est}  {seconds:.2f}s", flush=True)
         return self.finish() if self.rank == 0 else {}
 
     def finish(self) -> dict:
@@ -302,17 +331,23 @@ class Trainer:
             "seconds_per_epoch": round(self.train_seconds / max(1, self.epoch), 4),
             "backend": self.model.layers[0].backend, "device": str(self.device), "world_size": self.world,
             "gate_histogram": last["gate_histogram"],
+            "estimate": last.get("estimate"),
+            "hardware": self.cfg.get("hardware"),
         }
         write_json(self.run_dir / "summary.json", summary)
         if self.write_plots:
             from logicforge.train import plots
 
             plots.write_all(self.history, self.run_dir / "plots")
+        self.check_budget()
         return summary
 
 
-def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) a run in ``run_dir``; return its summary (rank 0) or {} (other ranks)."""
+def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True, estimator=None) -> dict:
+    """Train (or resume) a run in ``run_dir``; return its summary (rank 0) or {} (other ranks).
+
+    ``estimator``: see ``Trainer``; with ``hardware.max_lcs`` set, a final netlist over the budget
+    raises LogicforgeError after the results are written."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:
@@ -325,7 +360,7 @@ def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = Tr
             raise LogicforgeError(f"{run_dir}: already holds a run; pass --resume to continue it, "
                                   "or --name / a fresh directory for a new one")
         torch.manual_seed(cfg["seed"])
-        trainer = Trainer(cfg, run_dir, progress=progress, rank=rank, world=world)
+        trainer = Trainer(cfg, run_dir, progress=progress, rank=rank, world=world, estimator=estimator)
         if resume:
             trainer.load_checkpoint()
         elif rank == 0:

@@ -1,4 +1,8 @@
-"""``logicforge train``: train a network from a YAML config and export its netlist."""
+"""``logicforge train``: train a network from a YAML config and export its netlist.
+
+With ``hardware: {board, max_lcs}`` in the config, the hardware cost model is made here and passed
+into the trainer as a callable: train/ itself imports no hardware code.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,26 @@ def configure(p: argparse.ArgumentParser) -> None:
                        help=f"{spec.help}{choices} (default {spec.default})")
 
 
+def make_estimator(cfg: dict):
+    """netlist -> {lcs, luts, ffs, ...} for ``cfg['hardware']['board']``, or None without one."""
+    hw = cfg.get("hardware") or {}
+    if not hw.get("board"):
+        if hw.get("max_lcs"):
+            from logicforge.errors import LogicforgeError
+
+            raise LogicforgeError("hardware.max_lcs needs hardware.board (e.g. icebreaker)")
+        return None
+    from logicforge.boards.estimate import estimate
+    from logicforge.boards.registry import get_board
+
+    board = get_board(hw["board"]).name  # one-line error for an unknown board, before training
+
+    def estimator(netlist) -> dict:
+        return estimate(netlist, board=board)
+
+    return estimator
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -45,7 +69,8 @@ def run(args) -> int:
 
     run_dir = Path(args.runs_dir) / cfg["name"]
     try:
-        summary = train(cfg, run_dir, resume=args.resume, progress=not args.quiet)
+        estimator = make_estimator(cfg)
+        summary = train(cfg, run_dir, resume=args.resume, progress=not args.quiet, estimator=estimator)
     except KeyboardInterrupt:
         raise LogicforgeError(f"interrupted; the last finished epoch is saved: continue with --resume "
                               f"(make train ARGS=--resume)") from None

@@ -1,0 +1,215 @@
+"""A cost model: LUT4, flip-flops and logic cells of a netlist's board design, without synthesis.
+
+The hardware is regular enough to count: :func:`estimate` rebuilds the same structure the
+generators build (the optimised DAG and its pipeline schedule, the streaming encoder's slots and
+replicas, every popcount node and argmax stage, the UART top) and counts LUT4s and flip-flops part
+by part. Per part, logic cells are ``max(LUT4, FF)`` for cells where a LUT feeds its own
+flip-flop, plus flip-flops that have no LUT of their own (delay and capture registers). A few
+coefficients (``COEF``), fitted to yosys/nextpnr results of real designs (docs/hardware.md, the
+recorded designs in tests/data/estimate_calibration.json), account for what ABC merges.
+
+The split and names follow ``synth.json``'s ``lc_split``: ``encoder``, ``gates``, ``head``, ``top``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from logicforge.errors import LogicforgeError
+
+#: Fitted coefficients (``python -m logicforge.boards.calibrate --fit``; docs/hardware.md).
+COEF = {
+    "gate_luts": 0.78,      # LUT4 per gate of the optimised DAG (ABC merges 2-level trees)
+    "lc_scale": 1.0,        # nextpnr logic cells per structural cell
+    "lut_scale": 0.80,      # yosys LUT4 per structural LUT (ABC shares logic the count does not see)
+    "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
+}
+
+
+def _popcount_cost(G: int, plps: int) -> tuple[int, int, int]:
+    """(LUT4, FF, LC) of one class's popcount as ``head.build_head`` builds it."""
+    from logicforge.hdl import pipeline
+
+    P = pipeline.popcount_levels(G)
+    nodes = [1] * G
+    level = luts = ffs = lcs = 0
+    while len(nodes) > 1:
+        level += 1
+        registered = level % plps == 0 or level == P
+        nxt = []
+        step = pipeline.LEAF_BITS if level == 1 else 2
+        for i in range(0, len(nodes), step):
+            group = nodes[i:i + step]
+            total = sum(group)
+            w = total.bit_length()
+            if len(group) > 1:
+                lut = w
+            else:
+                lut = 0  # a lone node passes through
+            ff = w if registered else 0
+            luts += lut
+            ffs += ff
+            lcs += max(lut, ff)
+            nxt.append(total)
+        nodes = nxt
+    return luts, ffs, lcs
+
+
+def head_cost(classes: int, group_size: int, plps: int) -> dict:
+    from logicforge.hdl import pipeline
+    from logicforge.netlist.format import score_width
+
+    K, G = int(classes), int(group_size)
+    S = score_width(G)
+    cw = max(1, (K - 1).bit_length())
+    pl, pf, pc = _popcount_cost(G, plps)
+    luts, ffs, lcs = K * pl, K * pf, K * pc
+    n = K
+    first = True
+    while n > 1:
+        pairs, odd = n // 2, n % 2
+        c_bits = 0 if first else cw  # the first level's indices are constants
+        # compare stage: both candidates captured (no LUT), the compare bit (carry chain + LUT)
+        cap = pairs * 2 * (S + c_bits)
+        luts += pairs * S
+        ffs += cap + pairs
+        lcs += cap + pairs * S
+        # select stage: one 2:1 mux LUT per bit into the winner's register
+        sel = pairs * (S + cw)
+        luts += sel
+        ffs += sel
+        lcs += sel
+        # an odd candidate waits two stages
+        wait = odd * 2 * (S + c_bits)
+        ffs += wait
+        lcs += wait
+        n = pairs + odd
+        first = False
+    valid = pipeline.head_latency(G, K, plps)
+    ffs += valid
+    lcs += valid
+    return {"luts": luts, "ffs": ffs, "lcs": lcs}
+
+
+def gates_cost(graph, lps: int, *, pre_encoded: bool) -> dict:
+    from logicforge.hdl import pipeline
+
+    sch = pipeline.schedule(graph, lps)
+    import numpy as np
+
+    stage, last = sch.stage, sch.last_use
+    produced = delay = 0
+    for k in range(1, sch.stages + 1):
+        alive = (stage <= k) & (k < last)
+        alive[0] = False
+        produced += int(np.sum(alive & (stage == k)))
+        delay += int(np.sum(alive & (stage < k)))
+    luts = COEF["gate_luts"] * graph.num_gates
+    valid = sch.stages + (0 if pre_encoded else pipeline.ENCODE_STAGES)
+    ffs = produced + delay + valid
+    lcs = max(luts, produced) + delay + valid
+    return {"luts": luts, "ffs": ffs, "lcs": lcs, "depth": sch.depth, "stages": sch.stages,
+            "delay_ffs": delay, "stage_ffs": produced}
+
+
+def encoder_cost(features: int, feature_width: int, comparators) -> dict:
+    from logicforge.hdl.stream import MAX_FANOUT, _chunks, slot_table
+
+    slots, constants = slot_table(features, feature_width, comparators)
+    live = [s for s in slots if s]
+    L = sum(len(s) for s in live)
+    S = max((len(s) for s in slots), default=0)
+    W = int(feature_width)
+    cbits = max(1, (max(features, 2) - 1).bit_length())
+    luts = ffs = lcs = 0
+    # encoded bits: flip-flops with an enable, D from a compare register (no LUT of their own)
+    ffs += L
+    lcs += L
+    # one write-enable LUT per live feature
+    luts += len(live)
+    lcs += len(live)
+    if S:
+        users = [sum(1 for s in slots if len(s) > i) for i in range(S)]
+        reps = sum(math.ceil(u / MAX_FANOUT) for u in users)
+        luts += S * W  # the compares (carry chains)
+        ffs += reps
+        lcs += S * W + max(0, reps - S)
+        dec = sum(1 << w for _, w in _chunks(cbits))
+        luts += dec
+        ffs += dec
+        lcs += dec
+    # counter, last flag, done/out_valid
+    luts += cbits + 2
+    ffs += cbits + 3
+    lcs += cbits + 3
+    brams = 0
+    if S:
+        brams = math.ceil(S * W / 16) * math.ceil(features / 256)
+    return {"luts": luts, "ffs": ffs, "lcs": lcs, "brams": brams, "live_bits": L, "live_features": len(live),
+            "slots": S, "constant_bits": len(constants)}
+
+
+def top_cost(divisor: int, gap_cycles: int, feature_width: int, bytes_per_feature: int) -> dict:
+    t = int(divisor).bit_length() + 1
+    g = int(gap_cycles).bit_length() + 1
+    # receiver: sync 2, timer t, shreg 11, busy/brk/first 3, data 8, valid/error 2
+    rx_ff = 2 + t + 11 + 3 + 8 + 2
+    # transmitter: shreg 10, left 4, timer t
+    tx_ff = 10 + 4 + t
+    # control: gap timer g, byte index/flags ~8, value W, acc, reply 8 + pending, LEDs 7, reset sync 2
+    ctl_ff = g + 8 + feature_width + 8 * (bytes_per_feature - 1) + 9 + 7 + 2
+    ffs = rx_ff + tx_ff + ctl_ff
+    luts = ffs  # nearly every control flip-flop has its own next-state LUT
+    return {"luts": luts, "ffs": ffs, "lcs": ffs}
+
+
+def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popcount_levels_per_stage=None,
+             clock_mhz: float | None = None, baud: int | None = None, graph=None) -> dict:
+    """Predicted ``luts``, ``ffs``, ``lcs`` (and per part in ``parts``) of the board design.
+
+    ``board`` ``icebreaker``: the UART top with the streaming encoder (what ``synth`` builds);
+    ``generic``: the core alone with its parallel comparators (no top). ``graph``: an already
+    optimised ``passes.Graph`` of ``netlist`` (saves the passes' time).
+    """
+    from logicforge.hdl import pipeline
+    from logicforge.netlist import passes
+
+    lps = pipeline.check_layers_per_stage(layers_per_stage)
+    plps = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
+    if board not in ("icebreaker", "generic"):
+        raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic)")
+    if graph is None:
+        graph, _ = passes.optimize(netlist)
+    sch = pipeline.schedule(graph, lps)
+    comparators = [graph.inputs[n - 1] for n in range(1, graph.first_gate) if sch.last_use[n] > 0]
+    parts = {}
+    pre = board != "generic"
+    if pre:
+        parts["encoder"] = encoder_cost(netlist.features, netlist.feature_width, comparators)
+    else:
+        W = netlist.feature_width
+        n = len(comparators)
+        luts = n * max(1, math.ceil((W - 1) / 3))
+        parts["encoder"] = {"luts": luts, "ffs": n, "lcs": max(luts, n)}
+    parts["gates"] = gates_cost(graph, lps, pre_encoded=pre)
+    parts["head"] = head_cost(netlist.classes, netlist.group_size, plps)
+    if pre:
+        from logicforge.boards.top import DEFAULT_BAUD, DEFAULT_GAP_TIMEOUT_S, bytes_per_feature
+        from logicforge.boards.uart import divisor_for
+
+        clk = (clock_mhz or 12.0) * 1e6
+        div = divisor_for(clk, baud or DEFAULT_BAUD)
+        gap = max(int(DEFAULT_GAP_TIMEOUT_S * clk), 30 * div)
+        parts["top"] = top_cost(div, gap, netlist.feature_width, bytes_per_feature(netlist.feature_width))
+    for name, d in parts.items():
+        d["lcs_structural"] = int(round(d["lcs"]))
+        d["lcs"] = int(round(d["lcs"] * COEF["lc_scale"]))
+        d["luts_structural"], d["ffs_structural"] = int(round(d["luts"])), int(d["ffs"])
+        d["luts"] = int(round(d["luts"] * COEF["lut_scale"]))
+        d["ffs"] = int(round(d["ffs"] * COEF["ff_scale"]))
+    total = {key: sum(d[key] for d in parts.values()) for key in ("luts", "ffs", "lcs")}
+    latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,
+                               classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre)
+    return {**total, "parts": parts, "board": board, "layers_per_stage": lps,
+            "popcount_levels_per_stage": plps, "gates_after": graph.num_gates, "comparators": len(comparators),
+            "latency_cycles": latency}
