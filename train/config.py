@@ -41,6 +41,8 @@ SCHEMA: dict[str, Key] = {
     "encoding.thresholds": Key(8, int, "thresholds (encoded bits) per feature, at most", minimum=1),
     "layers": Key(3, int, "number of gate layers (the last one has classes*group_size gates)", minimum=1),
     "width": Key(1000, int, "gates in each layer but the last", minimum=1),
+    "widths": Key(None, list, "gates in each hidden layer, e.g. [2400, 1200, 600]; replaces layers and width when set",
+                  nullable=True),
     "group_size": Key(None, int, "output gates per class (default: width // classes)", minimum=1, nullable=True),
     "tau": Key(8.0, float, "GroupSum temperature: class score = popcount / tau", minimum=1e-6),
     "mode": Key("gumbel", ("gumbel", "softmax"), "gumbel: hard sampled gates, straight-through; softmax: difflogic's relaxation"),
@@ -49,7 +51,11 @@ SCHEMA: dict[str, Key] = {
     "gumbel_schedule": Key("cosine", ("linear", "cosine", "exponential"), "how the temperature moves from start to end over the epochs"),
     "init": Key("residual", ("residual", "gaussian"), "gate logits: N(0,1), or zero with the pass-through gate A raised"),
     "residual_logit": Key(5.0, float, "logit of gate A under the residual init"),
-    "connections": Key("unique", ("random", "unique"), "random input pairs, or pairs that use every input of the layer"),
+    "connections": Key("unique", ("random", "unique", "local"),
+                       "random input pairs, or pairs that use every input of the layer; local: the first layer pairs "
+                       "bits of nearby pixels (square images), later layers unique"),
+    "local_radius": Key(2, int, "connections: local: the second pixel is at most this many rows and columns away",
+                        minimum=0),
     "lr": Key(0.03, float, "Adam learning rate", minimum=0.0),
     "batch_size": Key(64, int, "samples per step (global, over all ranks)", minimum=1),
     "epochs": Key(150, int, "passes over the training set", minimum=1),
@@ -101,6 +107,10 @@ def check_value(key: str, value, source: str):
         value = float(value)
     if isinstance(value, bool) != (spec.kind is bool) or not isinstance(value, spec.kind):
         raise ConfigError(f"{source}: {key}: expected {spec.kind.__name__}, got {type(value).__name__} {value!r}")
+    if spec.kind is list:
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise ConfigError(f"{source}: {key}: expected a non-empty list of positive integers, got {value!r}")
+        return list(value)
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{source}: {key}: {value!r} is below the minimum {spec.minimum}")
     return value
