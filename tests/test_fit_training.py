@@ -97,3 +97,16 @@ def test_tree_widths_and_local_connections_train_and_export_exactly(tmp_path):
     np.testing.assert_allclose(scores.numpy() * cfg["tau"], ref_scores, atol=1e-4)
     assert summary["test_acc_discrete"] == pytest.approx(float(np.mean(classes == trainer.dataset.y_test)))
     assert summary["test_acc_discrete"] > 0.5  # chance is 0.1
+
+
+def test_cosine_learning_rate_schedule(tmp_path):
+    from logicforge.train.trainer import lr_at
+
+    cfg = small_cfg(lr=0.1, lr_end=0.01, epochs=5)
+    assert [round(lr_at(cfg, e), 6) for e in range(5)] == [0.1, round(0.01 + 0.09 * 0.5 * (1 + 2 ** -0.5), 6),
+                                                           0.055, round(0.01 + 0.09 * 0.5 * (1 - 2 ** -0.5), 6),
+                                                           0.01]
+    assert lr_at(small_cfg(lr=0.1), 3) == 0.1  # no lr_end: constant
+    train(cfg, tmp_path / "run", progress=False)
+    st = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert st["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01)  # the last epoch ran at lr_end

@@ -57,6 +57,8 @@ SCHEMA: dict[str, Key] = {
     "local_radius": Key(2, int, "connections: local: the second pixel is at most this many rows and columns away",
                         minimum=0),
     "lr": Key(0.03, float, "Adam learning rate", minimum=0.0),
+    "lr_end": Key(None, float, "final learning rate, reached by a cosine decay over the epochs; null keeps lr constant",
+                  minimum=0.0, nullable=True),
     "batch_size": Key(64, int, "samples per step (global, over all ranks)", minimum=1),
     "epochs": Key(150, int, "passes over the training set", minimum=1),
     "seed": Key(0, int, "seed for initialisation, connections, shuffling and Gumbel noise"),

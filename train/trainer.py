@@ -42,6 +42,15 @@ def temperature_at(cfg: dict, epoch: int) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def lr_at(cfg: dict, epoch: int) -> float:
+    """The Adam learning rate during ``epoch`` (0-based): constant, or cosine from lr to lr_end."""
+    start, end = cfg["lr"], cfg["lr_end"]
+    if end is None or cfg["epochs"] <= 1:
+        return start
+    t = epoch / (cfg["epochs"] - 1)
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def _seed(*parts: int) -> int:
     """A 63-bit seed from integers (stable across runs and platforms)."""
     h = 1469598103934665603
@@ -168,6 +177,8 @@ class Trainer:
         model = self.ddp or self.model
         self.model.train()
         self.model.temperature = temperature_at(self.cfg, self.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.cfg, self.epoch)
         total, count, hits, seen = 0.0, 0, 0, 0
         bar = None
         if self.progress and self.rank == 0:
