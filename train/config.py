@@ -41,6 +41,8 @@ SCHEMA: dict[str, Key] = {
     "encoding.thresholds": Key(8, int, "thresholds (encoded bits) per feature, at most", minimum=1),
     "layers": Key(3, int, "number of gate layers (the last one has classes*group_size gates)", minimum=1),
     "width": Key(1000, int, "gates in each layer but the last", minimum=1),
+    "widths": Key(None, list, "gates in each hidden layer, e.g. [2400, 1200, 600]; replaces layers and width when set",
+                  nullable=True),
     "group_size": Key(None, int, "output gates per class (default: width // classes)", minimum=1, nullable=True),
     "tau": Key(8.0, float, "GroupSum temperature: class score = popcount / tau", minimum=1e-6),
     "mode": Key("gumbel", ("gumbel", "softmax", "hard_st", "cage"),
@@ -52,7 +54,11 @@ SCHEMA: dict[str, Key] = {
     "cage_margin": Key(2.0, float, "cage: the largest top-two logit margin the backward softmax sees (temperature rises above it)", minimum=1e-6),
     "init": Key("residual", ("residual", "gaussian"), "gate logits: N(0,1), or zero with the pass-through gate A raised"),
     "residual_logit": Key(5.0, float, "logit of gate A under the residual init"),
-    "connections": Key("unique", ("random", "unique"), "random input pairs, or pairs that use every input of the layer"),
+    "connections": Key("unique", ("random", "unique", "local"),
+                       "random input pairs, or pairs that use every input of the layer; local: the first layer pairs "
+                       "bits of nearby pixels (square images), later layers unique"),
+    "local_radius": Key(2, int, "connections: local: the second pixel is at most this many rows and columns away",
+                        minimum=0),
     "lr": Key(0.03, float, "Adam learning rate", minimum=0.0),
     "lr_schedule": Key("constant", ("constant", "cosine"), "learning rate over the run: constant, or cosine decay to lr_end_factor * lr (per step)"),
     "lr_end_factor": Key(0.01, float, "final learning rate of the cosine schedule, as a fraction of lr", minimum=0.0),
@@ -114,6 +120,10 @@ def check_value(key: str, value, source: str):
         value = float(value)
     if isinstance(value, bool) != (spec.kind is bool) or not isinstance(value, spec.kind):
         raise ConfigError(f"{source}: {key}: expected {spec.kind.__name__}, got {type(value).__name__} {value!r}")
+    if spec.kind is list:
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise ConfigError(f"{source}: {key}: expected a non-empty list of positive integers, got {value!r}")
+        return list(value)
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{source}: {key}: {value!r} is below the minimum {spec.minimum}")
     return value

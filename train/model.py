@@ -92,13 +92,17 @@ class GroupSum(nn.Module):
 
 
 class LogicNet(nn.Module):
-    """Thermometer bits in, class scores out: ``layers`` logic layers and a ``GroupSum``."""
+    """Thermometer bits in, class scores out: ``layers`` logic layers and a ``GroupSum``.
+
+    ``widths`` (optional) gives each hidden layer's width and replaces ``layers``/``width``.
+    """
 
     def __init__(self, in_bits: int, classes: int, *, layers: int, width: int, group_size: int, tau: float,
-                 mode: str = "gumbel", seed: int = 0, **layer_kw):
+                 mode: str = "gumbel", seed: int = 0, widths: list[int] | None = None, **layer_kw):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        dims = [in_bits] + [width] * (layers - 1) + [classes * group_size]
+        hidden = list(widths) if widths else [width] * (layers - 1)
+        dims = [in_bits] + hidden + [classes * group_size]
         self.layers = nn.ModuleList(
             LogicLayer(i, o, mode=mode, generator=g, **layer_kw) for i, o in zip(dims[:-1], dims[1:]))
         self.head = GroupSum(classes, tau)

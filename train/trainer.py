@@ -22,6 +22,7 @@ from logicforge.fileio import atomic_path, write_json, write_text
 from logicforge.netlist import analysis, reference
 from logicforge.train import data as datasets
 from logicforge.train import functional as F
+from logicforge.train.connections import local_pairs
 from logicforge.train.encoding import fit_thresholds
 from logicforge.train.export import to_netlist
 from logicforge.train.model import LogicNet
@@ -73,12 +74,20 @@ class Trainer:
         self.y_train = torch.from_numpy(ds.y_train)
         self.y_test = torch.from_numpy(ds.y_test)
         classes = len(ds.class_names)
-        group = cfg["group_size"] or max(1, cfg["width"] // classes)
+        group = cfg["group_size"] or max(1, (cfg["widths"] or [cfg["width"]])[-1] // classes)
         self.model = LogicNet(
             self.bits_train.shape[1], classes, layers=cfg["layers"], width=cfg["width"], group_size=group,
             tau=cfg["tau"], mode=cfg["mode"], seed=cfg["seed"], init=cfg["init"],
-            residual_logit=cfg["residual_logit"], connections=cfg["connections"], backend=self._backend(),
-        ).to(self.device)
+            residual_logit=cfg["residual_logit"], backend=self._backend(),
+            connections="unique" if cfg["connections"] == "local" else cfg["connections"],
+            widths=cfg["widths"],
+        )
+        if cfg["connections"] == "local":
+            first = self.model.layers[0]
+            ia, ib = local_pairs(self.thresholds, first.out_dim, cfg["local_radius"],
+                                 torch.Generator().manual_seed(_seed(cfg["seed"], 4)))
+            first.ia.copy_(ia), first.ib.copy_(ib)
+        self.model.to(self.device)
         self.model.cage_margin = cfg["cage_margin"]
         # fused: one kernel per step for all parameters (CPU and CUDA), the same update as the default
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], fused=True)
@@ -102,7 +111,7 @@ class Trainer:
     def _set_threads(self) -> None:
         """Small steps lose more to thread hand-offs than they gain, most of all on a busy machine."""
         threads = self.cfg["threads"]
-        if threads is None and self.cfg["width"] * self.cfg["batch_size"] < 1_000_000:
+        if threads is None and max(self.cfg["widths"] or [self.cfg["width"]]) * self.cfg["batch_size"] < 1_000_000:
             threads = 1
         if threads is not None and self.device.type == "cpu":
             torch.set_num_threads(threads)

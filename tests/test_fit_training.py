@@ -1,0 +1,99 @@
+"""Training options for small, hardware-sized networks: per-layer widths and local first-layer connections."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from logicforge.errors import LogicforgeError
+from logicforge.netlist import format as nf
+from logicforge.netlist import reference
+from logicforge.train import config
+from logicforge.train.connections import image_side, local_pairs
+from logicforge.train.trainer import Trainer, train
+
+SMALL = {"epochs": 2, "batch_size": 64, "lr": 0.05, "tau": 2.0, "mode": "softmax", "init": "gaussian",
+         "encoding": {"thresholds": 3}, "backend": "torch", "group_size": 4}
+
+
+def small_cfg(**kw):
+    d = json.loads(json.dumps(SMALL))
+    d.update(kw)
+    return config.resolve(d, "test") | {"name": "t"}
+
+
+def _bit_owner(thresholds):
+    """For every encoded bit, its pixel."""
+    return np.array([f for f, ts in enumerate(thresholds) for _ in ts])
+
+
+@pytest.mark.parametrize("radius", [0, 1, 3])
+def test_local_pairs_stay_within_the_radius_and_use_only_live_pixels(radius):
+    rng = np.random.default_rng(radius)
+    side = 10
+    # pixels with 0..3 thresholds, a dead border column included
+    thresholds = [[] if f % side == 0 else sorted(rng.choice(255, rng.integers(1, 4), replace=False).tolist())
+                  for f in range(side * side)]
+    owner = _bit_owner(thresholds)
+    ia, ib = local_pairs(thresholds, 500, radius, torch.Generator().manual_seed(1))
+    assert ia.shape == ib.shape == (500,)
+    assert int(ia.min()) >= 0 and int(max(ia.max(), ib.max())) < len(owner)
+    pa, pb = owner[ia.numpy()], owner[ib.numpy()]
+    assert np.all(np.abs(pa // side - pb // side) <= radius)
+    assert np.all(np.abs(pa % side - pb % side) <= radius)
+    # centres cycle through the live pixels: each is used 5 or 6 times for 500 gates over 90 pixels
+    counts = np.bincount(pa, minlength=side * side)
+    live = np.array([len(t) > 0 for t in thresholds])
+    assert np.all(counts[~live] == 0) and counts[live].min() >= 5 and counts[live].max() <= 6
+    if radius == 0:
+        assert np.array_equal(pa, pb)
+    else:
+        assert np.mean(pa != pb) > 0.5
+
+
+def test_local_pairs_are_a_function_of_the_generator_seed():
+    th = [[10, 100]] * 64
+    a = local_pairs(th, 100, 2, torch.Generator().manual_seed(3))
+    b = local_pairs(th, 100, 2, torch.Generator().manual_seed(3))
+    c = local_pairs(th, 100, 2, torch.Generator().manual_seed(4))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+
+
+def test_local_connections_need_square_images():
+    assert image_side(784) == 28
+    with pytest.raises(LogicforgeError, match="not a square"):
+        image_side(30)
+    with pytest.raises(LogicforgeError, match="not a square"):
+        Trainer(small_cfg(dataset="breast_cancer", connections="local"), "unused", progress=False)
+
+
+def test_widths_config_is_checked():
+    assert config.resolve({"widths": [30, 20]}, "t")["widths"] == [30, 20]
+    for bad in ([], [10, 0], [10, 2.5], "10", [True]):
+        with pytest.raises(config.ConfigError, match="widths"):
+            config.resolve({"widths": bad}, "t")
+    with pytest.raises(config.ConfigError, match="local_radius"):
+        config.resolve({"local_radius": -1}, "t")
+
+
+def test_tree_widths_and_local_connections_train_and_export_exactly(tmp_path):
+    cfg = small_cfg(widths=[160, 80], connections="local", local_radius=1, epochs=6)
+    summary = train(cfg, tmp_path / "run", progress=False)
+    net = nf.load(tmp_path / "run" / "netlist.json")
+    assert [len(layer.op) for layer in net.layers] == [160, 80, 40]
+    assert net.group_size == 4
+    # first layer reads bits of pixels at most one row/column apart (digits are 8 x 8)
+    owner = _bit_owner(net.thresholds)
+    pa, pb = owner[net.layers[0].a], owner[net.layers[0].b]
+    assert np.all(np.abs(pa // 8 - pb // 8) <= 1) and np.all(np.abs(pa % 8 - pb % 8) <= 1)
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.load_checkpoint()
+    trainer.model.eval()
+    with torch.no_grad():
+        scores = trainer.model(trainer.bits_test.float())
+    ref_scores, classes = reference.evaluate(net, trainer.dataset.x_test)
+    np.testing.assert_allclose(scores.numpy() * cfg["tau"], ref_scores, atol=1e-4)
+    assert summary["test_acc_discrete"] == pytest.approx(float(np.mean(classes == trainer.dataset.y_test)))
+    assert summary["test_acc_discrete"] > 0.5  # chance is 0.1
