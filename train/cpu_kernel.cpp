@@ -93,6 +93,14 @@ inline uint8_t pack8(const float* v) {
 #endif
 }
 
+// Row by row in parallel (rows of n samples): row(src + r * src_len, dst + r * dst_len) for every row r.
+template <class Src, class Dst, class Row>
+inline void map_rows(int64_t rows, int64_t n, const Src* src, int64_t src_len, Dst* dst, int64_t dst_len, Row row) {
+  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) row(src + r * src_len, dst + r * dst_len);
+  });
+}
+
 // Fetch the `bytes` bytes at p into the cache, one 64-byte line at a time (a no-op without AVX).
 inline void prefetch_row(const void* p, int64_t bytes) {
 #if defined(__AVX__)
@@ -255,10 +263,8 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
   TORCH_CHECK(g.dim() == 2 && g.size(0) == N && g.size(1) == B, "g: [N, B]");
   auto gcoef = torch::empty({N, 4}, coef.options());
   const float* xp = x.data_ptr<float>();
-  const int64_t* ap = ia.data_ptr<int64_t>();
-  const int64_t* bp = ib.data_ptr<int64_t>();
-  const float* cp = coef.data_ptr<float>();
-  const float* gp = g.data_ptr<float>();
+  const int64_t *ap = ia.data_ptr<int64_t>(), *bp = ib.data_ptr<int64_t>();
+  const float *cp = coef.data_ptr<float>(), *gp = g.data_ptr<float>();
   float* gcp = gcoef.data_ptr<float>();
   if (!need_gx) {
     at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
@@ -299,18 +305,12 @@ torch::Tensor pack_bits(torch::Tensor x) {
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.scalar_type() == torch::kFloat32, "x: [rows, n] float32");
   const int64_t rows = x.size(0), n = x.size(1), nb = (n + 7) / 8, full = n / 8;
   auto p = torch::empty({rows, nb}, x.options().dtype(torch::kUInt8));
-  const float* xp = x.data_ptr<float>();
-  uint8_t* pp = p.data_ptr<uint8_t>();
-  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const float* row = xp + r * n;
-      uint8_t* out = pp + r * nb;
-      for (int64_t k = 0; k < full; ++k) out[k] = pack8(row + 8 * k);
-      if (full < nb) {  // the last, partial byte; its unused high bits are 0
-        uint8_t byte = 0;
-        for (int64_t t = 0; t < n - 8 * full; ++t) byte |= static_cast<uint8_t>(row[8 * full + t] != 0.0f) << t;
-        out[full] = byte;
-      }
+  map_rows(rows, n, x.data_ptr<float>(), n, p.data_ptr<uint8_t>(), nb, [&](const float* row, uint8_t* out) {
+    for (int64_t k = 0; k < full; ++k) out[k] = pack8(row + 8 * k);
+    if (full < nb) {  // the last, partial byte; its unused high bits are 0
+      uint8_t byte = 0;
+      for (int64_t t = 0; t < n - 8 * full; ++t) byte |= static_cast<uint8_t>(row[8 * full + t] != 0.0f) << t;
+      out[full] = byte;
     }
   });
   return p;
@@ -321,15 +321,9 @@ torch::Tensor unpack_bits(torch::Tensor p, int64_t n) {
   const int64_t rows = p.size(0), nb = p.size(1), full = n / 8;
   TORCH_CHECK(nb == (n + 7) / 8, "unpack_bits: ", nb, " bytes per row do not hold ", n, " bits");
   auto x = torch::empty({rows, n}, p.options().dtype(torch::kFloat32));
-  const uint8_t* pp = p.data_ptr<uint8_t>();
-  float* xp = x.data_ptr<float>();
-  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const uint8_t* in = pp + r * nb;
-      float* out = xp + r * n;
-      for (int64_t k = 0; k < full; ++k) std::memcpy(out + 8 * k, kBits.v[in[k]], 8 * sizeof(float));
-      for (int64_t j = 8 * full; j < n; ++j) out[j] = kBits.v[in[full]][j - 8 * full];
-    }
+  map_rows(rows, n, p.data_ptr<uint8_t>(), nb, x.data_ptr<float>(), n, [&](const uint8_t* in, float* out) {
+    for (int64_t k = 0; k < full; ++k) std::memcpy(out + 8 * k, kBits.v[in[k]], 8 * sizeof(float));
+    for (int64_t j = 8 * full; j < n; ++j) out[j] = kBits.v[in[full]][j - 8 * full];
   });
   return x;
 }
@@ -352,10 +346,8 @@ std::vector<torch::Tensor> backward_bits(torch::Tensor p, int64_t B, torch::Tens
   const int64_t N = ia.size(0), in_dim = p.size(0), nb = p.size(1), full = B / 8, tail = B - 8 * full;
   auto gcoef = torch::empty({N, 4}, coef.options());
   const uint8_t* pp = p.data_ptr<uint8_t>();
-  const int64_t* ap = ia.data_ptr<int64_t>();
-  const int64_t* bp = ib.data_ptr<int64_t>();
-  const float* cp = coef.data_ptr<float>();
-  const float* gp = g.data_ptr<float>();
+  const int64_t *ap = ia.data_ptr<int64_t>(), *bp = ib.data_ptr<int64_t>();
+  const float *cp = coef.data_ptr<float>(), *gp = g.data_ptr<float>();
   float* gcp = gcoef.data_ptr<float>();
 
   // The four sums of gate n (a = row ia[n], b = row ib[n]); out, if given, += g * (lin + c3 * b).
@@ -410,21 +402,18 @@ extern "C" __m256 Sleef_expf8_u10(__m256);
 
 namespace {
 
-inline void log8(const float* in, float* out) {
+// out[t] = exp(in[t]) if Exp, else log(in[t]), for 8 lanes: SLEEF's vector function with AVX2, else std::.
+template <bool Exp>
+inline void logexp8(const float* in, float* out) {
 #if defined(__AVX2__)
-  _mm256_storeu_ps(out, Sleef_logf8_u10(_mm256_loadu_ps(in)));
+  const __m256 v = _mm256_loadu_ps(in);
+  _mm256_storeu_ps(out, Exp ? Sleef_expf8_u10(v) : Sleef_logf8_u10(v));
 #else
-  for (int t = 0; t < 8; ++t) out[t] = std::log(in[t]);
+  for (int t = 0; t < 8; ++t) out[t] = Exp ? std::exp(in[t]) : std::log(in[t]);
 #endif
 }
-
-inline void exp8(const float* in, float* out) {
-#if defined(__AVX2__)
-  _mm256_storeu_ps(out, Sleef_expf8_u10(_mm256_loadu_ps(in)));
-#else
-  for (int t = 0; t < 8; ++t) out[t] = std::exp(in[t]);
-#endif
-}
+inline void log8(const float* in, float* out) { logexp8<false>(in, out); }
+inline void exp8(const float* in, float* out) { logexp8<true>(in, out); }
 
 inline uint32_t fmix32(uint32_t x) {
   x ^= x >> 16;
