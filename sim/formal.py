@@ -311,6 +311,17 @@ def _sat_outcome(text: str) -> str:
     raise ProofError("could not read the SAT result from the yosys log")
 
 
+def _run_sat(script: str, workdir: Path, log_name: str, left: Callable[[], float],
+             timeout: float) -> tuple[str, float, str]:
+    """Run a ``sat -prove`` yosys script with the time ``left()`` gives; returns (outcome, seconds,
+    log text). A step that runs out of time reads as ``("timeout", timeout, the message)``."""
+    try:
+        text, sec = run_yosys(script, workdir, log_name, left())
+        return _sat_outcome(text), sec, text
+    except TimeoutError as e:
+        return "timeout", timeout, str(e)
+
+
 def _parse_show(text: str, names: list[str]) -> dict[str, int]:
     """Values of ``names`` from ``sat -show`` output (the binary column of its table)."""
     values = {}
@@ -404,11 +415,7 @@ def prove(net: Netlist, workdir: str | Path, *, layers_per_stage: int | None = N
               f"select -assert-none t:$dff t:$sdff t:$adff t:$dffe t:$sdffe t:$dlatch t:$mem*\n"
               f"techmap\nopt -fast\nabc -script fraig.abc\nopt\nstat\n"
               f"sat -prove trigger 0 -show {','.join(show)}\n")
-    try:
-        text, sec = run_yosys(script, workdir, "datapath", left())
-        outcome = _sat_outcome(text)
-    except TimeoutError as e:
-        outcome, sec, text = "timeout", timeout, str(e)
+    outcome, sec, text = _run_sat(script, workdir, "datapath", left, timeout)
     step = {"engine": "combinational miter (flip-flops bypassed): ABC strash; dc2; fraig via yosys abc, "
                       "then yosys sat -prove (MiniSat) on what is left",
             "outcome": outcome, "seconds": round(sec, 3)}
@@ -449,11 +456,7 @@ def prove(net: Netlist, workdir: str | Path, *, layers_per_stage: int | None = N
               f"setattr -unset init w:*\nopt_clean\n"
               f"sat -seq {steps} -prove-skip {latency} -set-init-undef -set-def-inputs -enable_undef "
               f"-prove trigger 0 -show-inputs\n")
-    try:
-        text, sec = run_yosys(script, workdir, "valid", left())
-        outcome = _sat_outcome(text)
-    except TimeoutError:
-        outcome, sec = "timeout", timeout
+    outcome, sec, _ = _run_sat(script, workdir, "valid", left, timeout)
     result["steps"]["valid"] = {
         "engine": f"yosys sat -seq {steps} -prove-skip {latency} -set-init-undef (MiniSat)",
         "outcome": outcome, "seconds": round(sec, 3)}

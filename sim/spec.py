@@ -31,6 +31,8 @@ Port layout as in docs/hardware.md: feature f in ``in_data[f*W +: W]``, class k'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from logicforge.netlist.format import Netlist
 
 FRONT = "logicnet_spec_front"
@@ -71,6 +73,18 @@ def front_verilog(net: Netlist) -> str:
     return "\n".join(lines)
 
 
+def _pairwise(level: list, combine: Callable) -> object:
+    """Reduce ``level`` over neighbours, level by level, to one item: ``combine(depth, j, left,
+    right)`` gives the item for the j-th pair of a level (depth counts from 1); an odd last item
+    passes up unchanged."""
+    depth = 0
+    while len(level) > 1:
+        depth += 1
+        level = [level[i] if i + 1 == len(level) else combine(depth, i // 2, level[i], level[i + 1])
+                 for i in range(0, len(level), 2)]
+    return level[0]
+
+
 def head_verilog(classes: int, group_size: int, score_width: int) -> str:
     K, G, S = int(classes), int(group_size), int(score_width)
     CW = class_width(K)
@@ -80,43 +94,26 @@ def head_verilog(classes: int, group_size: int, score_width: int) -> str:
     # passes up). Sums of aligned power-of-two blocks of bits are internal points that an
     # equivalence checker can match with the generator's tree (docs/verification.md).
     for k in range(K):
-        level = [(f"class_bits[{k * G + i}]", 1) for i in range(G)]
-        depth = 0
-        while len(level) > 1:
-            depth += 1
-            nxt = []
-            for i in range(0, len(level), 2):
-                if i + 1 == len(level):
-                    nxt.append(level[i])
-                    continue
-                (a, amax), (b, bmax) = level[i], level[i + 1]
-                name = f"c{k}_s{depth}_{i // 2}"
-                total = amax + bmax
-                lines.append(f"  wire [{total.bit_length() - 1}:0] {name} = {a} + {b};")
-                nxt.append((name, total))
-            level = nxt
-        lines.append(f"  wire [{S - 1}:0] score{k} = {level[0][0]};")
+        def add(depth, j, left, right, k=k):
+            (a, amax), (b, bmax) = left, right
+            name, total = f"c{k}_s{depth}_{j}", amax + bmax
+            lines.append(f"  wire [{total.bit_length() - 1}:0] {name} = {a} + {b};")
+            return name, total
+        total_name, _ = _pairwise([(f"class_bits[{k * G + i}]", 1) for i in range(G)], add)
+        lines.append(f"  wire [{S - 1}:0] score{k} = {total_name};")
         lines.append(f"  assign out_scores[{k * S} +: {S}] = score{k};")
     # argmax: a knockout over neighbours, level by level; of two candidates the one with the
     # lower class indices (the left one) survives unless the right score is strictly greater,
     # so the smallest class with the maximal score wins (docs/netlist.md).
-    level = [(f"score{k}", f"{CW}'d{k}") for k in range(K)]
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        nxt = []
-        for i in range(0, len(level), 2):
-            if i + 1 == len(level):
-                nxt.append(level[i])
-                continue
-            (ls, lc), (rs, rc) = level[i], level[i + 1]
-            name = f"m{depth}_{i // 2}"
-            lines.append(f"  wire {name}_right = {rs} > {ls};")
-            lines.append(f"  wire [{S - 1}:0] {name}_score = {name}_right ? {rs} : {ls};")
-            lines.append(f"  wire [{CW - 1}:0] {name}_class = {name}_right ? {rc} : {lc};")
-            nxt.append((f"{name}_score", f"{name}_class"))
-        level = nxt
-    lines += [f"  assign out_class = {level[0][1]};", "endmodule", ""]
+    def knockout(depth, j, left, right):
+        (ls, lc), (rs, rc) = left, right
+        name = f"m{depth}_{j}"
+        lines.append(f"  wire {name}_right = {rs} > {ls};")
+        lines.append(f"  wire [{S - 1}:0] {name}_score = {name}_right ? {rs} : {ls};")
+        lines.append(f"  wire [{CW - 1}:0] {name}_class = {name}_right ? {rc} : {lc};")
+        return f"{name}_score", f"{name}_class"
+    _, winner = _pairwise([(f"score{k}", f"{CW}'d{k}") for k in range(K)], knockout)
+    lines += [f"  assign out_class = {winner};", "endmodule", ""]
     return "\n".join(lines)
 
 

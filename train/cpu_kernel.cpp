@@ -93,6 +93,84 @@ inline uint8_t pack8(const float* v) {
 #endif
 }
 
+// Row by row in parallel (rows of n samples): row(src + r * src_len, dst + r * dst_len) for every row r.
+template <class Src, class Dst, class Row>
+inline void map_rows(int64_t rows, int64_t n, const Src* src, int64_t src_len, Dst* dst, int64_t dst_len, Row row) {
+  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) row(src + r * src_len, dst + r * dst_len);
+  });
+}
+
+// Fetch the `bytes` bytes at p into the cache, one 64-byte line at a time (a no-op without AVX).
+inline void prefetch_row(const void* p, int64_t bytes) {
+#if defined(__AVX__)
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+#endif
+}
+
+// o[t] += g[t] * (lin + c3 * v[t]) for the 8 lanes of one chunk.
+inline void accumulate8(const float* gv, const float* v, float lin, float c3, float* o) {
+#pragma omp simd
+  for (int t = 0; t < 8; ++t) o[t] += gv[t] * (lin + c3 * v[t]);
+}
+
+// out += g * (lin + c3 * o) for the 0/1 row o of B samples given as bits, from chunk q0 (of 8 samples)
+// to the end, the last partial chunk included.
+inline void accumulate_bits_from(const uint8_t* ob, const float* gn, int64_t B, float lin, float c3, float* out,
+                                 int64_t q0) {
+  const int64_t full = B / 8, tail = B - 8 * full;
+  for (int64_t q = q0; q < full; ++q) accumulate8(gn + 8 * q, kBits.v[ob[q]], lin, c3, out + 8 * q);
+  for (int64_t t = 0; t < tail; ++t) out[8 * full + t] += gn[8 * full + t] * (lin + c3 * kBits.v[ob[full]][t]);
+}
+
+// The first `full` whole chunks of a gate's backward from bits (a row ab, b row bb), lane by lane:
+// lane t of s0..s3 accumulates g, g*a, g*b and g*a*b; out, if given, += g * (lin + c3 * b).
+inline void gate_bits_lanes(const uint8_t* ab, const uint8_t* bb, const float* gn, int64_t full, float c3,
+                            float* out, float lin, float* s0, float* s1, float* s2, float* s3) {
+  for (int64_t k = 0; k < full; ++k) {
+    const float* av = kBits.v[ab[k]];
+    const float* bv = kBits.v[bb[k]];
+    const float* gv = gn + 8 * k;
+#pragma omp simd
+    for (int t = 0; t < 8; ++t) {
+      const float ga = gv[t] * av[t];
+      s0[t] += gv[t];
+      s1[t] += ga;
+      s2[t] += gv[t] * bv[t];
+      s3[t] += ga * bv[t];
+    }
+    if (out) accumulate8(gv, bv, lin, c3, out + 8 * k);
+  }
+}
+
+#if defined(__AVX2__)
+// The four coefficient sums of one gate over `chunks` chunks of 8 samples, with two sets of
+// accumulators so that consecutive chunks do not wait on each other's adds. load(q, g, a, b) sets the
+// g, a and b vectors of chunk q; out, if given, += g * (lin + c3 * b) at out + 8q. Sets r0..r3.
+template <class Load>
+inline void gate_sums_avx(int64_t chunks, Load load, float c3, float* out, float lin, float& r0, float& r1,
+                          float& r2, float& r3) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
+  const __m256 vl = _mm256_set1_ps(lin), vc = _mm256_set1_ps(c3);
+  auto chunk = [&](int64_t q, __m256& a0, __m256& a1, __m256& a2, __m256& a3) {
+    __m256 g, av, bv;
+    load(q, g, av, bv);
+    const __m256 ga = _mm256_mul_ps(g, av);
+    a0 = _mm256_add_ps(a0, g);
+    a1 = _mm256_add_ps(a1, ga);
+    a2 = _mm256_fmadd_ps(g, bv, a2);
+    a3 = _mm256_fmadd_ps(ga, bv, a3);
+    if (out) _mm256_storeu_ps(out + 8 * q, _mm256_fmadd_ps(g, _mm256_fmadd_ps(vc, bv, vl), _mm256_loadu_ps(out + 8 * q)));
+  };
+  int64_t q = 0;
+  for (; q + 1 < chunks; q += 2) chunk(q, s0, s1, s2, s3), chunk(q + 1, t0, t1, t2, t3);
+  if (q < chunks) chunk(q, s0, s1, s2, s3);
+  r0 = first(hsum8(_mm256_add_ps(s0, t0))), r1 = first(hsum8(_mm256_add_ps(s1, t1)));
+  r2 = first(hsum8(_mm256_add_ps(s2, t2))), r3 = first(hsum8(_mm256_add_ps(s3, t3)));
+}
+#endif
+
 // The gates reading each input row, in CSR form: users[start[r] .. start[r+1]) hold 2n for "row r is
 // input a of gate n" and 2n+1 for "input b". Lets the input gradient be computed row by row.
 struct Consumers {
@@ -105,6 +183,20 @@ struct Consumers {
       users[fill[ap[n]]++] = 2 * n;
       users[fill[bp[n]]++] = 2 * n + 1;
     }
+  }
+
+  // Fill the input gradient gx [in_dim, B] row by row, rows in parallel: row r is zeroed, then
+  // body(r, k, out) runs for each of its consumers k (gate users[k] >> 1; input b if users[k] & 1).
+  template <class Body>
+  void gather(float* gx, int64_t B, Body body) const {
+    const int64_t in_dim = static_cast<int64_t>(start.size()) - 1;
+    at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        float* out = gx + r * B;
+        std::fill(out, out + B, 0.0f);
+        for (int64_t k = start[r]; k < start[r + 1]; ++k) body(r, k, out);
+      }
+    });
   }
 };
 
@@ -125,9 +217,8 @@ torch::Tensor forward(torch::Tensor x, torch::Tensor ia, torch::Tensor ib, torch
       const float* b = xp + bp[n] * B;
 #if defined(__AVX2__)
       if (n + 2 < hi) {  // the input rows come in random order: fetch the gate after next's ahead of time
-        const char* pa = reinterpret_cast<const char*>(xp + ap[n + 2] * B);
-        const char* pb = reinterpret_cast<const char*>(xp + bp[n + 2] * B);
-        for (int64_t off = 0; off < 4 * B; off += 64) _mm_prefetch(pa + off, _MM_HINT_T0), _mm_prefetch(pb + off, _MM_HINT_T0);
+        prefetch_row(xp + ap[n + 2] * B, 4 * B);
+        prefetch_row(xp + bp[n + 2] * B, 4 * B);
       }
 #endif
       const float c0 = cp[4 * n], c1 = cp[4 * n + 1], c2 = cp[4 * n + 2], c3 = cp[4 * n + 3];
@@ -146,21 +237,11 @@ inline void gate_float(const float* a, const float* b, const float* gn, int64_t 
   float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
   int64_t j = 0;
 #if defined(__AVX2__)
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  const __m256 vl = _mm256_set1_ps(lin), vc = _mm256_set1_ps(c3);
-  auto chunk = [&](int64_t q, __m256& a0, __m256& a1, __m256& a2, __m256& a3) {
-    const __m256 gv = _mm256_loadu_ps(gn + q), av = _mm256_loadu_ps(a + q), bv = _mm256_loadu_ps(b + q);
-    const __m256 ga = _mm256_mul_ps(gv, av);
-    a0 = _mm256_add_ps(a0, gv);
-    a1 = _mm256_add_ps(a1, ga);
-    a2 = _mm256_fmadd_ps(gv, bv, a2);
-    a3 = _mm256_fmadd_ps(ga, bv, a3);
-    if (out) _mm256_storeu_ps(out + q, _mm256_fmadd_ps(gv, _mm256_fmadd_ps(vc, bv, vl), _mm256_loadu_ps(out + q)));
+  auto load = [&](int64_t q, __m256& gv, __m256& av, __m256& bv) {
+    gv = _mm256_loadu_ps(gn + 8 * q), av = _mm256_loadu_ps(a + 8 * q), bv = _mm256_loadu_ps(b + 8 * q);
   };
-  for (; j + 16 <= B; j += 16) chunk(j, s0, s1, s2, s3), chunk(j + 8, t0, t1, t2, t3);
-  if (j + 8 <= B) chunk(j, s0, s1, s2, s3), j += 8;
-  r0 = first(hsum8(_mm256_add_ps(s0, t0))), r1 = first(hsum8(_mm256_add_ps(s1, t1)));
-  r2 = first(hsum8(_mm256_add_ps(s2, t2))), r3 = first(hsum8(_mm256_add_ps(s3, t3)));
+  gate_sums_avx(B / 8, load, c3, out, lin, r0, r1, r2, r3);
+  j = 8 * (B / 8);
 #endif
   for (; j < B; ++j) {
     const float ga = gn[j] * a[j];
@@ -182,10 +263,8 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
   TORCH_CHECK(g.dim() == 2 && g.size(0) == N && g.size(1) == B, "g: [N, B]");
   auto gcoef = torch::empty({N, 4}, coef.options());
   const float* xp = x.data_ptr<float>();
-  const int64_t* ap = ia.data_ptr<int64_t>();
-  const int64_t* bp = ib.data_ptr<int64_t>();
-  const float* cp = coef.data_ptr<float>();
-  const float* gp = g.data_ptr<float>();
+  const int64_t *ap = ia.data_ptr<int64_t>(), *bp = ib.data_ptr<int64_t>();
+  const float *cp = coef.data_ptr<float>(), *gp = g.data_ptr<float>();
   float* gcp = gcoef.data_ptr<float>();
   if (!need_gx) {
     at::parallel_for(0, N, grain(B), [&](int64_t lo, int64_t hi) {
@@ -197,34 +276,26 @@ std::vector<torch::Tensor> backward(torch::Tensor x, torch::Tensor ia, torch::Te
   auto gx = torch::empty_like(x);
   float* gxp = gx.data_ptr<float>();
   const Consumers cons(ap, bp, N, in_dim);
-  const std::vector<int64_t>& start = cons.start;
   const std::vector<int64_t>& users = cons.users;
   const int64_t n_users = static_cast<int64_t>(users.size()), prefetch = 2;
-  at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      float* out = gxp + r * B;
-      std::fill(out, out + B, 0.0f);
-      for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-        const int64_t n = users[k] >> 1;
+  cons.gather(gxp, B, [&](int64_t r, int64_t k, float* out) {
+    const int64_t n = users[k] >> 1;
 #if defined(__AVX2__)
-        if (k + prefetch < n_users) {
-          const int64_t m = users[k + prefetch] >> 1;
-          const char* grow = reinterpret_cast<const char*>(gp + m * B);
-          const char* orow = reinterpret_cast<const char*>(xp + ((users[k + prefetch] & 1) ? ap[m] : bp[m]) * B);
-          for (int64_t off = 0; off < 4 * B; off += 64) _mm_prefetch(grow + off, _MM_HINT_T0), _mm_prefetch(orow + off, _MM_HINT_T0);
-        }
-#endif
-        if (!(users[k] & 1)) {  // input a: the other input is b, and this gate's sums are ours
-          gate_float(xp + r * B, xp + bp[n] * B, gp + n * B, B, cp[4 * n + 3], out, cp[4 * n + 1], gcp + 4 * n);
-          continue;
-        }
-        const float* other = xp + ap[n] * B;  // input b: the other input is a
-        const float lin = cp[4 * n + 2], c3 = cp[4 * n + 3];
-        const float* gn = gp + n * B;
-#pragma omp simd
-        for (int64_t j = 0; j < B; ++j) out[j] += gn[j] * (lin + c3 * other[j]);
-      }
+    if (k + prefetch < n_users) {
+      const int64_t m = users[k + prefetch] >> 1;
+      prefetch_row(gp + m * B, 4 * B);
+      prefetch_row(xp + ((users[k + prefetch] & 1) ? ap[m] : bp[m]) * B, 4 * B);
     }
+#endif
+    if (!(users[k] & 1)) {  // input a: the other input is b, and this gate's sums are ours
+      gate_float(xp + r * B, xp + bp[n] * B, gp + n * B, B, cp[4 * n + 3], out, cp[4 * n + 1], gcp + 4 * n);
+      return;
+    }
+    const float* other = xp + ap[n] * B;  // input b: the other input is a
+    const float lin = cp[4 * n + 2], c3 = cp[4 * n + 3];
+    const float* gn = gp + n * B;
+#pragma omp simd
+    for (int64_t j = 0; j < B; ++j) out[j] += gn[j] * (lin + c3 * other[j]);
   });
   return {gx, gcoef};
 }
@@ -234,18 +305,12 @@ torch::Tensor pack_bits(torch::Tensor x) {
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.scalar_type() == torch::kFloat32, "x: [rows, n] float32");
   const int64_t rows = x.size(0), n = x.size(1), nb = (n + 7) / 8, full = n / 8;
   auto p = torch::empty({rows, nb}, x.options().dtype(torch::kUInt8));
-  const float* xp = x.data_ptr<float>();
-  uint8_t* pp = p.data_ptr<uint8_t>();
-  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const float* row = xp + r * n;
-      uint8_t* out = pp + r * nb;
-      for (int64_t k = 0; k < full; ++k) out[k] = pack8(row + 8 * k);
-      if (full < nb) {  // the last, partial byte; its unused high bits are 0
-        uint8_t byte = 0;
-        for (int64_t t = 0; t < n - 8 * full; ++t) byte |= static_cast<uint8_t>(row[8 * full + t] != 0.0f) << t;
-        out[full] = byte;
-      }
+  map_rows(rows, n, x.data_ptr<float>(), n, p.data_ptr<uint8_t>(), nb, [&](const float* row, uint8_t* out) {
+    for (int64_t k = 0; k < full; ++k) out[k] = pack8(row + 8 * k);
+    if (full < nb) {  // the last, partial byte; its unused high bits are 0
+      uint8_t byte = 0;
+      for (int64_t t = 0; t < n - 8 * full; ++t) byte |= static_cast<uint8_t>(row[8 * full + t] != 0.0f) << t;
+      out[full] = byte;
     }
   });
   return p;
@@ -256,15 +321,9 @@ torch::Tensor unpack_bits(torch::Tensor p, int64_t n) {
   const int64_t rows = p.size(0), nb = p.size(1), full = n / 8;
   TORCH_CHECK(nb == (n + 7) / 8, "unpack_bits: ", nb, " bytes per row do not hold ", n, " bits");
   auto x = torch::empty({rows, n}, p.options().dtype(torch::kFloat32));
-  const uint8_t* pp = p.data_ptr<uint8_t>();
-  float* xp = x.data_ptr<float>();
-  at::parallel_for(0, rows, grain(n), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const uint8_t* in = pp + r * nb;
-      float* out = xp + r * n;
-      for (int64_t k = 0; k < full; ++k) std::memcpy(out + 8 * k, kBits.v[in[k]], 8 * sizeof(float));
-      for (int64_t j = 8 * full; j < n; ++j) out[j] = kBits.v[in[full]][j - 8 * full];
-    }
+  map_rows(rows, n, p.data_ptr<uint8_t>(), nb, x.data_ptr<float>(), n, [&](const uint8_t* in, float* out) {
+    for (int64_t k = 0; k < full; ++k) std::memcpy(out + 8 * k, kBits.v[in[k]], 8 * sizeof(float));
+    for (int64_t j = 8 * full; j < n; ++j) out[j] = kBits.v[in[full]][j - 8 * full];
   });
   return x;
 }
@@ -287,10 +346,8 @@ std::vector<torch::Tensor> backward_bits(torch::Tensor p, int64_t B, torch::Tens
   const int64_t N = ia.size(0), in_dim = p.size(0), nb = p.size(1), full = B / 8, tail = B - 8 * full;
   auto gcoef = torch::empty({N, 4}, coef.options());
   const uint8_t* pp = p.data_ptr<uint8_t>();
-  const int64_t* ap = ia.data_ptr<int64_t>();
-  const int64_t* bp = ib.data_ptr<int64_t>();
-  const float* cp = coef.data_ptr<float>();
-  const float* gp = g.data_ptr<float>();
+  const int64_t *ap = ia.data_ptr<int64_t>(), *bp = ib.data_ptr<int64_t>();
+  const float *cp = coef.data_ptr<float>(), *gp = g.data_ptr<float>();
   float* gcp = gcoef.data_ptr<float>();
 
   // The four sums of gate n (a = row ia[n], b = row ib[n]); out, if given, += g * (lin + c3 * b).
@@ -300,24 +357,7 @@ std::vector<torch::Tensor> backward_bits(torch::Tensor p, int64_t B, torch::Tens
     const float* gn = gp + n * B;
     const float c3 = cp[4 * n + 3];
     float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
-    for (int64_t k = 0; k < full; ++k) {
-      const float* av = kBits.v[ab[k]];
-      const float* bv = kBits.v[bb[k]];
-      const float* gv = gn + 8 * k;
-#pragma omp simd
-      for (int t = 0; t < 8; ++t) {
-        const float ga = gv[t] * av[t];
-        s0[t] += gv[t];
-        s1[t] += ga;
-        s2[t] += gv[t] * bv[t];
-        s3[t] += ga * bv[t];
-      }
-      if (out) {
-        float* o = out + 8 * k;
-#pragma omp simd
-        for (int t = 0; t < 8; ++t) o[t] += gv[t] * (lin + c3 * bv[t]);
-      }
-    }
+    gate_bits_lanes(ab, bb, gn, full, c3, out, lin, s0, s1, s2, s3);
     for (int64_t t = 0; t < tail; ++t) {
       const float gt = gn[8 * full + t], at = kBits.v[ab[full]][t], bt = kBits.v[bb[full]][t];
       s0[t] += gt, s1[t] += gt * at, s2[t] += gt * bt, s3[t] += gt * at * bt;
@@ -338,31 +378,13 @@ std::vector<torch::Tensor> backward_bits(torch::Tensor p, int64_t B, torch::Tens
   auto gx = torch::empty({in_dim, B}, coef.options());
   float* gxp = gx.data_ptr<float>();
   const Consumers cons(ap, bp, N, in_dim);
-  const std::vector<int64_t>& start = cons.start;
   const std::vector<int64_t>& users = cons.users;
-  at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      float* out = gxp + r * B;
-      std::fill(out, out + B, 0.0f);
-      for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-        const int64_t n = users[k] >> 1;
-        if (!(users[k] & 1)) {  // input a: the other input is b, and this gate's sums are ours
-          gate(n, out, cp[4 * n + 1]);
-          continue;
-        }
-        const uint8_t* ob = pp + ap[n] * nb;  // input b: the other input is a
-        const float lin = cp[4 * n + 2], c3 = cp[4 * n + 3];
-        const float* gn = gp + n * B;
-        for (int64_t q = 0; q < full; ++q) {
-          const float* ov = kBits.v[ob[q]];
-          const float* gv = gn + 8 * q;
-          float* o = out + 8 * q;
-#pragma omp simd
-          for (int t = 0; t < 8; ++t) o[t] += gv[t] * (lin + c3 * ov[t]);
-        }
-        for (int64_t t = 0; t < tail; ++t) out[8 * full + t] += gn[8 * full + t] * (lin + c3 * kBits.v[ob[full]][t]);
-      }
-    }
+  cons.gather(gxp, B, [&](int64_t, int64_t k, float* out) {
+    const int64_t n = users[k] >> 1;
+    if (!(users[k] & 1))  // input a: the other input is b, and this gate's sums are ours
+      gate(n, out, cp[4 * n + 1]);
+    else  // input b: the other input is a
+      accumulate_bits_from(pp + ap[n] * nb, gp + n * B, B, cp[4 * n + 2], cp[4 * n + 3], out, 0);
   });
   return {gx, gcoef};
 }
@@ -380,21 +402,18 @@ extern "C" __m256 Sleef_expf8_u10(__m256);
 
 namespace {
 
-inline void log8(const float* in, float* out) {
+// out[t] = exp(in[t]) if Exp, else log(in[t]), for 8 lanes: SLEEF's vector function with AVX2, else std::.
+template <bool Exp>
+inline void logexp8(const float* in, float* out) {
 #if defined(__AVX2__)
-  _mm256_storeu_ps(out, Sleef_logf8_u10(_mm256_loadu_ps(in)));
+  const __m256 v = _mm256_loadu_ps(in);
+  _mm256_storeu_ps(out, Exp ? Sleef_expf8_u10(v) : Sleef_logf8_u10(v));
 #else
-  for (int t = 0; t < 8; ++t) out[t] = std::log(in[t]);
+  for (int t = 0; t < 8; ++t) out[t] = Exp ? std::exp(in[t]) : std::log(in[t]);
 #endif
 }
-
-inline void exp8(const float* in, float* out) {
-#if defined(__AVX2__)
-  _mm256_storeu_ps(out, Sleef_expf8_u10(_mm256_loadu_ps(in)));
-#else
-  for (int t = 0; t < 8; ++t) out[t] = std::exp(in[t]);
-#endif
-}
+inline void log8(const float* in, float* out) { logexp8<false>(in, out); }
+inline void exp8(const float* in, float* out) { logexp8<true>(in, out); }
 
 inline uint32_t fmix32(uint32_t x) {
   x ^= x >> 16;
@@ -639,45 +658,14 @@ inline void gate_bits(const uint8_t* ab, const uint8_t* bb, const float* gn, int
                       float lin, float* s) {
   const int64_t full = B / 8, tail = B - 8 * full;
   float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-  int64_t k = 0;
 #if defined(__AVX2__)
-  // Two sets of accumulators, so that consecutive chunks do not wait on each other's adds.
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  const __m256 vl = _mm256_set1_ps(lin), vc = _mm256_set1_ps(c3);
-  auto chunk = [&](int64_t q, __m256& a0, __m256& a1, __m256& a2, __m256& a3) {
-    const __m256 g = _mm256_loadu_ps(gn + 8 * q);
-    const __m256 av = _mm256_load_ps(kBits.v[ab[q]]), bv = _mm256_load_ps(kBits.v[bb[q]]);
-    const __m256 ga = _mm256_mul_ps(g, av);
-    a0 = _mm256_add_ps(a0, g);
-    a1 = _mm256_add_ps(a1, ga);
-    a2 = _mm256_fmadd_ps(g, bv, a2);
-    a3 = _mm256_fmadd_ps(ga, bv, a3);
-    if (out) _mm256_storeu_ps(out + 8 * q, _mm256_fmadd_ps(g, _mm256_fmadd_ps(vc, bv, vl), _mm256_loadu_ps(out + 8 * q)));
+  auto load = [&](int64_t q, __m256& g, __m256& av, __m256& bv) {
+    g = _mm256_loadu_ps(gn + 8 * q), av = _mm256_load_ps(kBits.v[ab[q]]), bv = _mm256_load_ps(kBits.v[bb[q]]);
   };
-  for (; k + 1 < full; k += 2) chunk(k, s0, s1, s2, s3), chunk(k + 1, t0, t1, t2, t3);
-  if (k < full) chunk(k++, s0, s1, s2, s3);
-  r0 = first(hsum8(_mm256_add_ps(s0, t0))), r1 = first(hsum8(_mm256_add_ps(s1, t1)));
-  r2 = first(hsum8(_mm256_add_ps(s2, t2))), r3 = first(hsum8(_mm256_add_ps(s3, t3)));
+  gate_sums_avx(full, load, c3, out, lin, r0, r1, r2, r3);
 #else
   float s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
-  for (; k < full; ++k) {
-    const float* av = kBits.v[ab[k]];
-    const float* bv = kBits.v[bb[k]];
-    const float* gv = gn + 8 * k;
-#pragma omp simd
-    for (int t = 0; t < 8; ++t) {
-      const float ga = gv[t] * av[t];
-      s0[t] += gv[t];
-      s1[t] += ga;
-      s2[t] += gv[t] * bv[t];
-      s3[t] += ga * bv[t];
-    }
-    if (out) {
-      float* o = out + 8 * k;
-#pragma omp simd
-      for (int t = 0; t < 8; ++t) o[t] += gv[t] * (lin + c3 * bv[t]);
-    }
-  }
+  gate_bits_lanes(ab, bb, gn, full, c3, out, lin, s0, s1, s2, s3);
   for (int t = 0; t < 8; ++t) r0 += s0[t], r1 += s1[t], r2 += s2[t], r3 += s3[t];
 #endif
   for (int64_t t = 0; t < tail; ++t) {
@@ -690,24 +678,16 @@ inline void gate_bits(const uint8_t* ab, const uint8_t* bb, const float* gn, int
 
 // out += g * (lin + c3 * o) for the 0/1 row o given as bits.
 inline void accumulate_bits(const uint8_t* ob, const float* gn, int64_t B, float lin, float c3, float* out) {
-  const int64_t full = B / 8, tail = B - 8 * full;
+  int64_t q = 0;
 #if defined(__AVX2__)
   const __m256 vl = _mm256_set1_ps(lin), vc = _mm256_set1_ps(c3);
-  for (int64_t q = 0; q < full; ++q) {
+  for (; q < B / 8; ++q) {
     const __m256 ov = _mm256_load_ps(kBits.v[ob[q]]);
     _mm256_storeu_ps(out + 8 * q, _mm256_fmadd_ps(_mm256_loadu_ps(gn + 8 * q), _mm256_fmadd_ps(vc, ov, vl),
                                                   _mm256_loadu_ps(out + 8 * q)));
   }
-#else
-  for (int64_t q = 0; q < full; ++q) {
-    const float* ov = kBits.v[ob[q]];
-    const float* gv = gn + 8 * q;
-    float* o = out + 8 * q;
-#pragma omp simd
-    for (int t = 0; t < 8; ++t) o[t] += gv[t] * (lin + c3 * ov[t]);
-  }
 #endif
-  for (int64_t t = 0; t < tail; ++t) out[8 * full + t] += gn[8 * full + t] * (lin + c3 * kBits.v[ob[full]][t]);
+  accumulate_bits_from(ob, gn, B, lin, c3, out, q);
 }
 
 void check_layers(const std::vector<torch::Tensor>& ia, const std::vector<torch::Tensor>& ib,
@@ -852,32 +832,24 @@ std::vector<torch::Tensor> net_backward_bits(std::vector<torch::Tensor> bits, st
     }
     float* gx = buf[l & 1].data_ptr<float>();
     const Consumers cons(ap, bp, N, in_dim);
-    const std::vector<int64_t>& start = cons.start;
     const std::vector<int64_t>& users = cons.users;
     const int64_t n_users = static_cast<int64_t>(users.size());
-    at::parallel_for(0, in_dim, grain(2 * B), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        float* out = gx + r * B;
-        std::fill(out, out + B, 0.0f);
-        for (int64_t k = start[r]; k < start[r + 1]; ++k) {
-          const int64_t n = users[k] >> 1;
+    cons.gather(gx, B, [&](int64_t, int64_t k, float* out) {
+      const int64_t n = users[k] >> 1;
 #if defined(__AVX2__)
-          // The consumers' gradient rows come in random order: fetch the one `prefetch` ahead in time.
-          if (prefetch && k + prefetch < n_users) {
-            const int64_t m = users[k + prefetch] >> 1;
-            const char* row = reinterpret_cast<const char*>(grow(m));
-            for (int64_t off = 0; off < 4 * B; off += 64) _mm_prefetch(row + off, _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(pp + ap[m] * stride), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(pp + bp[m] * stride), _MM_HINT_T0);
-          }
-#endif
-          if (!(users[k] & 1))  // input a: the other input is b, and this gate's sums are ours
-            gate_bits(pp + ap[n] * stride, pp + bp[n] * stride, grow(n), B, cp[4 * n + 3], out, cp[4 * n + 1],
-                      gcp + 4 * n);
-          else
-            accumulate_bits(pp + ap[n] * stride, grow(n), B, cp[4 * n + 2], cp[4 * n + 3], out);
-        }
+      // The consumers' gradient rows come in random order: fetch the one `prefetch` ahead in time.
+      if (prefetch && k + prefetch < n_users) {
+        const int64_t m = users[k + prefetch] >> 1;
+        prefetch_row(grow(m), 4 * B);
+        _mm_prefetch(reinterpret_cast<const char*>(pp + ap[m] * stride), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(pp + bp[m] * stride), _MM_HINT_T0);
       }
+#endif
+      if (!(users[k] & 1))  // input a: the other input is b, and this gate's sums are ours
+        gate_bits(pp + ap[n] * stride, pp + bp[n] * stride, grow(n), B, cp[4 * n + 3], out, cp[4 * n + 1],
+                  gcp + 4 * n);
+      else
+        accumulate_bits(pp + ap[n] * stride, grow(n), B, cp[4 * n + 2], cp[4 * n + 3], out);
     });
     g_in = gx;
   }
