@@ -69,7 +69,7 @@ test: $(STAMP)
 
 # The inner loop: no Verilator builds, no synthesis, no long training (pytest markers, pyproject.toml).
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not verilator and not synth" $(ARGS)
+	$(VENV)/bin/python -m pytest -m "not slow and not verilator and not synth and not fuzz" $(ARGS)
 
 fuzz: $(STAMP)
 	LOGICFORGE_FUZZ_PROFILE=long $(VENV)/bin/python -m pytest tests/test_fuzz.py tests/test_fuzz_uart.py $(ARGS)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is a dev extra (pip install -e .[dev])")
+pytestmark = pytest.mark.fuzz
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as hs  # noqa: E402
 
