@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import write_text
+from logicforge.fileio import die_with_parent, write_text
 from logicforge.netlist import reference
 from logicforge.netlist.format import Netlist
 from logicforge.sim import spec
@@ -97,7 +97,7 @@ def run_yosys(script: str, workdir: Path, log_name: str, timeout: float | None) 
     start = time.perf_counter()
     try:
         r = subprocess.run([*_yosys_cmd(), "-q", "-l", log.name, "-s", script_path.name], cwd=workdir,
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         raise TimeoutError(f"yosys {log_name} did not finish in {timeout:.1f} s") from None
     except FileNotFoundError:

@@ -56,6 +56,12 @@ class Command:
         self.proc.kill()
         raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}")
 
+    def interrupt(self, sig: int, settle: float = 1.0) -> None:
+        """Let the current step run ``settle`` seconds more, check it is still running, then ``kill``."""
+        time.sleep(settle)
+        assert self.proc.poll() is None, f"finished before it could be interrupted:\n{self.output}"
+        self.kill(sig)
+
     def kill(self, sig: int) -> None:
         self.proc.send_signal(sig)
         self.proc.wait(60)
@@ -194,9 +200,7 @@ def test_killed_sim_then_rerun(tmp_path):
         end = time.monotonic() + 120
         while not any(sim_dir.glob("obj-build-*/*")) and time.monotonic() < end:
             time.sleep(0.05)
-        time.sleep(1.0)  # well inside the build
-        assert cmd.proc.poll() is None, "the build finished before it could be interrupted"
-        cmd.kill(sig)
+        cmd.interrupt(sig)  # well inside the build
         assert not (sim_dir / "obj").exists()  # the half-built model is not where builds are reused
     again = Command(args, env=env, cwd=tmp_path)
     assert again.finish() == 0, again.output
@@ -216,9 +220,7 @@ def test_killed_synth_then_bitstream(tmp_path):
     for sig, moment in ((signal.SIGTERM, "synth: yosys"), (signal.SIGKILL, "synth: nextpnr-ice40")):
         cmd = Command(["synth", "--board", "icebreaker", "--netlist", str(netlist)], env=env, cwd=tmp_path)
         cmd.wait_for(moment)
-        time.sleep(1.0)
-        assert cmd.proc.poll() is None, cmd.output
-        cmd.kill(sig)
+        cmd.interrupt(sig)
         assert not (out / "synth.json").exists()
         if sig == signal.SIGKILL:
             # The tool dies with its parent instead of writing on into the next run's folder.

@@ -40,6 +40,8 @@ import subprocess
 import sys
 import time
 
+from logicforge.fileio import die_with_parent
+
 #: The CPU comparison size: 6 x 8000 gates, batch 256, 1568 binary inputs (28 x 28 pixels x 2 bits).
 CPU_SIZE = {"layers": 6, "width": 8000, "batch": 256, "in_bits": 1568, "classes": 10}
 #: The paper's CIFAR-10 scale (12 x 256,000 gates, batch 128), 3 thermometer bits per input byte.
@@ -384,7 +386,8 @@ def _in_subprocess(spec: dict) -> dict:
     label = {k: spec[k] for k in ("kind", "impl", "mode", "device", "layers", "width", "batch", "in_bits")
              if k in spec}
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, env=env)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, env=env,
+                             preexec_fn=die_with_parent)  # a killed bench leaves no worker running
     except subprocess.TimeoutExpired:
         return {**label, "error": f"timed out after {WORKER_TIMEOUT_S} s"}
     for line in reversed(res.stdout.splitlines()):

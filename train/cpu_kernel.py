@@ -41,6 +41,7 @@ import warnings
 from pathlib import Path
 
 from logicforge.errors import LogicforgeError
+from logicforge.fileio import private_name
 
 SOURCE = Path(__file__).with_name("cpu_kernel.cpp")
 NAME = "logicforge_cpu_kernel"
@@ -208,7 +209,7 @@ def _build(path: Path):
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(folder)
-    tmp = folder / f"build-{socket.gethostname()}-{os.getpid()}"
+    tmp = folder / private_name("build")
     tmp.mkdir()
     note(f"building the C++ logic-layer kernel into {folder} (once per machine and torch version; "
          f"about a minute)")
