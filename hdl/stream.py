@@ -4,6 +4,10 @@ A board top receives a sample serially (UART bytes), so it encodes each feature 
 instead of buffering all F * W bits: the feature is compared against only *its* live thresholds,
 read from a small ROM indexed by the feature counter, and only the live encoded bits are written,
 straight into the register that feeds a ``LogicNetCore(pre_encoded=True)``.
+
+Built for a 100 MHz iCE40: between two registers there is at most one LUT4 (no carry chain). The
+W-bit compare is a tree of 2-bit compares (one LUT4 each) and combines (one LUT4 each), one
+register level per tree level; features are hundreds of cycles apart, so the extra cycles are free.
 """
 
 from __future__ import annotations
@@ -13,16 +17,36 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-#: Cycles from the ``valid`` of a sample's last feature to ``out_valid``: compare, then write.
-STREAM_ENCODER_LATENCY = 2
-#: Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least.
-MIN_VALID_SPACING = 3
 #: A registered compare bit drives at most this many encoded-bit flip-flops (it is replicated).
 MAX_FANOUT = 32
 #: Width of the first feature-counter chunk, whose decoder also carries the strobe; the others
 #: are 4 bits, so the write enable of a feature is one LUT4 of at most 4 decoded lines.
 FIRST_CHUNK_BITS = 3
 CHUNK_BITS = 4
+#: Value bits per leaf of the compare tree: a 2-bit against 2-bit compare is one LUT4.
+COMPARE_CHUNK_BITS = 2
+
+
+def compare_leaves(feature_width: int) -> int:
+    """Leaves of the compare tree of a W-bit value: ceil(W / 2)."""
+    return -(-int(feature_width) // COMPARE_CHUNK_BITS)
+
+
+def compare_stages(feature_width: int) -> int:
+    """Register levels of the compare tree: the leaves, then ceil(log2 leaves) combine levels."""
+    return 1 + (compare_leaves(feature_width) - 1).bit_length()
+
+
+def stream_encoder_latency(feature_width: int) -> int:
+    """Cycles from the ``valid`` of a sample's last feature to ``out_valid``: the compare tree,
+    then the write of the encoded bits."""
+    return compare_stages(feature_width) + 1
+
+
+def min_valid_spacing(feature_width: int) -> int:
+    """Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least: the feature counter
+    moves when the compare tree is done, then the threshold ROM's word is registered twice."""
+    return compare_stages(feature_width) + 2
 
 
 def _chunks(bits: int) -> list[tuple[int, int]]:
@@ -59,31 +83,59 @@ def slot_table(features: int, feature_width: int, comparators):
     return slots, constants
 
 
+def _leaf(v, t, lowest: bool):
+    """Compare value bits ``v`` with threshold bits ``t`` (1 or 2 bits each, one LUT4):
+    ``[ge]`` for the lowest leaf, else ``[gt, eq]``."""
+    if len(v) == 1:
+        gt, eq, ge = v & ~t, ~(v ^ t), v | ~t
+    else:
+        hi_eq = ~(v[1] ^ t[1])
+        hi_gt = v[1] & ~t[1]
+        gt = hi_gt | (hi_eq & v[0] & ~t[0])
+        eq = hi_eq & ~(v[0] ^ t[0])
+        ge = hi_gt | (hi_eq & (v[0] | ~t[0]))
+    return [ge] if lowest else [gt, eq]
+
+
+def _combine(lo, hi):
+    """Combine the result of lower bits ``lo`` with that of the next higher bits ``hi`` = [gt, eq]
+    (one LUT4 per output): ``[ge]`` if ``lo`` is ``[ge]``, else ``[gt, eq]``."""
+    gt_h, eq_h = hi
+    if len(lo) == 1:
+        return [gt_h | (eq_h & lo[0])]
+    return [gt_h | (eq_h & lo[0]), eq_h & lo[1]]
+
+
 class StreamingEncoder(wiring.Component):
     """Encode features arriving one per ``valid`` into the comparator bits ``x[f] >= T``.
 
     Ports (domain ``sync``):
       * ``valid`` (in, 1) and ``value`` (in, W): the next feature of the current sample (feature 0
-        first). Two ``valid`` pulses must be at least ``MIN_VALID_SPACING`` cycles apart, and the
-        first one as long after ``restart`` (the threshold ROM's word is registered twice after
-        the feature counter moves; a UART byte takes hundreds of cycles).
+        first). Two ``valid`` pulses must be at least ``min_valid_spacing(W)`` cycles apart
+        (``self.min_spacing``; 5 for W = 5..8), and the first one as long after ``restart`` (the
+        feature counter moves when the compare is done, then the threshold ROM's word is registered
+        twice; a UART byte takes hundreds of cycles).
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
         It must not coincide with ``valid``, and must be given once after reset (the feature
-        counter itself is not reset, to keep the reset net out of its logic).
+        counter itself is not reset, to keep the reset net out of its logic). Features still in
+        the compare pipeline are dropped (a sample whose last ``valid`` came less than
+        ``latency`` cycles before ``restart`` gets no ``out_valid``).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
       * ``out_bits`` (out, L = ``len(comparators)``): bit i is ``x[f] >= T`` for
         ``comparators[i] = (f, T)``, straight from flip-flops (or a constant for T <= 0 and
-        T >= 2**W); a bit changes only when its feature arrives.
-      * ``out_valid`` (out, 1): high for one cycle, ``STREAM_ENCODER_LATENCY`` cycles after the
-        ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
+        T >= 2**W); a bit changes only when its feature is written.
+      * ``out_valid`` (out, 1): high for one cycle, ``latency = stream_encoder_latency(W)`` cycles
+        after the ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
 
     Structure: the feature counter addresses a ROM whose word f holds feature f's live thresholds
     (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
-    cycle. Stage 1 registers one W-bit
-    compare per slot (replicated so that no copy drives more than ``MAX_FANOUT`` bits) and the
-    decoded chunks of the counter (the first with the strobe). Stage 2 writes the bits of feature
-    f with an enable that is one LUT4 of its decoded lines. No F * W feature buffer exists.
-    Only the strobes (``valid`` delayed, ``out_valid``) are reset.
+    cycle. Per slot, the compare ``value >= threshold`` is a tree: a leaf level of 2-bit compares
+    (``gt``/``eq``, ``ge`` for the lowest bits), then pairwise combines, each level registered
+    (``compare_stages(W)`` levels); the last level is replicated so that no copy drives more than
+    ``MAX_FANOUT`` bits. The strobe rides along; when it leaves the tree the counter's decoded
+    chunks are registered (the first with the strobe) and the counter moves on. The write stage
+    loads the bits of feature f with an enable that is one LUT4 of its decoded lines. No F * W
+    feature buffer exists. Only the strobes (``valid`` delayed, ``out_valid``) are reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
@@ -93,7 +145,9 @@ class StreamingEncoder(wiring.Component):
         self.slots, self.constants = slot_table(self.features, self.feature_width, self.comparators)
         self.max_slots = max((len(s) for s in self.slots), default=0)
         self.live_features = sum(1 for s in self.slots if s)
-        self.latency = STREAM_ENCODER_LATENCY
+        self.compare_stages = compare_stages(self.feature_width)
+        self.latency = stream_encoder_latency(self.feature_width)
+        self.min_spacing = min_valid_spacing(self.feature_width)
         super().__init__({
             "valid": In(1),
             "value": In(self.feature_width),
@@ -107,9 +161,45 @@ class StreamingEncoder(wiring.Component):
         W = self.feature_width
         return [sum(t << (s * W) for s, (t, _) in enumerate(slot)) for slot in self.slots]
 
+    def _compare(self, m: Module, value, thr, s: int, copies: int) -> list:
+        """The registered compare tree of slot ``s``; returns ``copies`` registers of ``value >= thr``."""
+        W = self.feature_width
+        leaves = []
+        for j, lo in enumerate(range(0, W, COMPARE_CHUNK_BITS)):
+            hi = min(W, lo + COMPARE_CHUNK_BITS)
+            leaves.append(_leaf(value[lo:hi], thr[lo:hi], lowest=j == 0))
+        level, nodes = 0, leaves
+        while True:
+            last = len(nodes) == 1
+            if last:
+                outs = []
+                for r in range(copies):
+                    c = Signal(name=f"cmp{s}_{r}", reset_less=True)
+                    m.d.sync += c.eq(nodes[0][0])
+                    outs.append(c)
+                return outs
+            regs = []
+            for i, node in enumerate(nodes):
+                names = ("ge",) if len(node) == 1 else ("gt", "eq")
+                r = [Signal(name=f"cmp{s}_l{level}_{i}_{n}", reset_less=True) for n in names]
+                m.d.sync += [a.eq(b) for a, b in zip(r, node)]
+                regs.append(r)
+            nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
+                     for i in range(0, len(regs), 2)]
+            level += 1
+
     def elaborate(self, platform):
         m = Module()
         F, W, S = self.features, self.feature_width, self.max_slots
+        k = self.compare_stages - 1  # cycles from ``valid`` until its compare is in the last level
+
+        # the strobe, delayed alongside the compare tree; restart drops the features in flight
+        strobe = [self.valid]
+        for i in range(k):
+            d = Signal(name=f"enc_strobe{i + 1}")
+            m.d.sync += d.eq(strobe[-1] & ~self.restart)
+            strobe.append(d)
+        step = strobe[-1]  # this feature's compare is complete at the end of this cycle
 
         # Not reset (a reset net feeding the counter's enable logic was a critical path):
         # ``restart`` after reset puts it at feature 0.
@@ -119,14 +209,14 @@ class StreamingEncoder(wiring.Component):
         m.d.comb += self.last.eq(last)
         with m.If(self.restart):
             m.d.sync += counter.eq(0)
-        with m.Elif(self.valid):
+        with m.Elif(step):
             with m.If(last):
                 m.d.sync += counter.eq(0)
             with m.Else():
                 m.d.sync += counter.eq(counter + 1)
 
         done = Signal(name="enc_done")
-        m.d.sync += [done.eq(self.valid & last), self.out_valid.eq(done)]
+        m.d.sync += [done.eq(step & last & ~self.restart), self.out_valid.eq(done)]
 
         bits = [None] * len(self.comparators)
         for i, v in self.constants.items():
@@ -141,29 +231,29 @@ class StreamingEncoder(wiring.Component):
             thr = Signal(S * W, name="thresholds_q", reset_less=True)
             m.d.sync += thr.eq(rd.data)
 
-            # stage 1: per slot, the compare (replicated per MAX_FANOUT users); decoded counter chunks
+            # per slot, the compare tree (its last level replicated per MAX_FANOUT users)
             users = [[] for _ in range(S)]
             for slot in self.slots:
                 for s, (_, i) in enumerate(slot):
                     users[s].append(i)
             cmp_of = {}
             for s in range(S):
-                ge = self.value >= thr[s * W:(s + 1) * W]
-                for r in range(0, len(users[s]), MAX_FANOUT):
-                    c = Signal(name=f"cmp{s}_{r // MAX_FANOUT}", reset_less=True)
-                    m.d.sync += c.eq(ge)
-                    for i in users[s][r:r + MAX_FANOUT]:
-                        cmp_of[i] = c
+                copies = self._compare(m, self.value, thr[s * W:(s + 1) * W], s,
+                                       -(-len(users[s]) // MAX_FANOUT))
+                for n, i in enumerate(users[s]):
+                    cmp_of[i] = copies[n // MAX_FANOUT]
+
+            # decoded counter chunks, registered as the compare leaves the tree
             lines = []
             cbits = len(counter)
-            for k, (lo, w) in enumerate(_chunks(cbits)):
+            for c, (lo, w) in enumerate(_chunks(cbits)):
                 field = counter[lo:lo + w]
-                dec = Signal(1 << w, name=f"feat_dec{k}", init=0, reset_less=k > 0)
-                m.d.sync += dec.eq(Cat(*(((field == v) & self.valid) if k == 0 else (field == v)
+                dec = Signal(1 << w, name=f"feat_dec{c}", init=0, reset_less=c > 0)
+                m.d.sync += dec.eq(Cat(*(((field == v) & step) if c == 0 else (field == v)
                                          for v in range(1 << w))))
                 lines.append((lo, w, dec))
 
-            # stage 2: write the live bits of the feature whose lines are all high
+            # write: the live bits of the feature whose lines are all high
             for f, slot in enumerate(self.slots):
                 if not slot:
                     continue

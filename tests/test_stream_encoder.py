@@ -16,7 +16,7 @@ from amaranth.sim import Simulator  # noqa: E402
 
 from logicforge.hdl import pipeline  # noqa: E402
 from logicforge.hdl.core import LogicNetCore  # noqa: E402
-from logicforge.hdl.stream import MIN_VALID_SPACING, STREAM_ENCODER_LATENCY, StreamingEncoder  # noqa: E402
+from logicforge.hdl.stream import StreamingEncoder, compare_stages, min_valid_spacing, stream_encoder_latency  # noqa: E402
 
 
 def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,)):
@@ -44,6 +44,7 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
     top = Module()
     top.domains.sync = ClockDomain("sync")
     top.submodules.enc = enc
+    spacing = enc.min_spacing
 
     async def bench(ctx):
         async def tick(n=1):
@@ -55,7 +56,7 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
         ctx.set(enc.restart, 1)  # once after reset
         await tick()
         ctx.set(enc.restart, 0)
-        await tick(MIN_VALID_SPACING)
+        await tick(spacing)
         for si, row in enumerate(samples):
             if restart_after is not None and restart_after[0] == si:
                 for v in row[:restart_after[1]]:
@@ -63,19 +64,19 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
                     ctx.set(enc.valid, 1)
                     await tick()
                     ctx.set(enc.valid, 0)
-                    await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
+                    await tick(int(rng.integers(spacing - 1, spacing + 2)))
                 ctx.set(enc.restart, 1)
                 await tick()
                 ctx.set(enc.restart, 0)
-                await tick(MIN_VALID_SPACING - 1)
+                await tick(spacing - 1)
             for v in row:
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
                 await tick()
                 ctx.set(enc.valid, 0)
                 ctx.set(enc.value, int(rng.integers(0, 1 << enc.feature_width)))  # noise between features
-                await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
-        await tick(STREAM_ENCODER_LATENCY + 3)
+                await tick(int(rng.integers(spacing - 1, spacing + 2)))
+        await tick(enc.latency + 3)
 
     sim = Simulator(top)
     sim.add_clock(1e-6, domain="sync")
@@ -130,6 +131,7 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
     top.submodules.core = core
     top.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
     got = []
+    spacing = enc.min_spacing
 
     async def bench(ctx):
         async def tick(n=1):
@@ -141,14 +143,14 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
         ctx.set(enc.restart, 1)  # once after reset
         await tick()
         ctx.set(enc.restart, 0)
-        await tick(MIN_VALID_SPACING)
+        await tick(spacing)
         for row in x:
             for v in row:
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
                 await tick()
                 ctx.set(enc.valid, 0)
-                await tick(MIN_VALID_SPACING - 1)
+                await tick(spacing - 1)
         await tick(enc.latency + core.latency + 4)
 
     sim = Simulator(top)
