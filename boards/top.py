@@ -124,6 +124,9 @@ class ClassifierTop(wiring.Component):
         # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
         # Only ``abort`` is reset (to 1): the cycle after reset it clears the byte state and
         # restarts the encoder, so no reset net sits in the enable logic of these registers.
+        # A pause counts as one only while no frame is arriving (``rx.busy``), so a byte always
+        # completes at least a byte time after ``abort``: the encoder's restart (``abort``
+        # itself, a register) never meets a feature's ``valid``.
         byte_idx = Signal(range(B), name="byte_idx", reset_less=True)
         last_byte = Signal(name="last_byte", reset_less=True)  # byte_idx == B - 1
         more = Signal(name="more_bytes", reset_less=True)  # after the next byte, the sample is unfinished
@@ -140,7 +143,7 @@ class ClassifierTop(wiring.Component):
         m.d.sync += [
             last_byte.eq(byte_idx == B - 1),
             more.eq(~(last_byte & enc.last)),
-            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.valid)),
+            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.busy)),
             fire.eq(rx.valid & last_byte),
         ]
         if B > 1:
@@ -160,9 +163,9 @@ class ClassifierTop(wiring.Component):
                 m.d.sync += byte_idx.eq(byte_idx + 1)
         with m.Elif(pre_tick & ~gap_tick):
             m.d.sync += gap.eq(gap + 1)
-        with m.If(~rx.valid & abort):
+        with m.If(abort):
             m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
-            m.d.comb += enc.restart.eq(1)
+        m.d.comb += enc.restart.eq(abort)
 
         m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
 
