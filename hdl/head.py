@@ -116,19 +116,29 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
             m.d.comb += s.eq(value)
         return s
 
-    scores = []
+    # Right-hand candidates of the argmax (odd positions of each level) are held inverted, so its
+    # compare ``left >= right`` is a plain carry chain (left + ~right + 1 carries out), with no
+    # LUT of inverters in front of it; the inversion is free in the LUT that produces the value.
+    def right(level_pos: int, count: int) -> bool:
+        return count > 1 and level_pos % 2 == 1
+
+    stored = []  # per class: the popcount register (inverted for right-hand classes)
     for k in range(K):
+        inv = right(k, K)
         nodes = [(in_bits[k * G + i], 1) for i in range(G)]
         level = 0
         while len(nodes) > 1:
             level += 1
             registered = level % per_stage == 0 or level == P
+            final = level == P
             nxt = []
             if level == 1:  # leaf compressors
                 for i in range(0, len(nodes), pipeline.LEAF_BITS):
                     group = nodes[i:i + pipeline.LEAF_BITS]
                     total = sum(c for _, c in group)
                     value = Cat(*leaf_popcount([v for v, _ in group]))
+                    if final and inv:
+                        value = ~value
                     nxt.append((level_signal(registered, total.bit_length(),
                                              f"pc{k}_l1_{i // pipeline.LEAF_BITS}", value), total))
             else:  # pairwise adders
@@ -136,43 +146,58 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
                     pair = nodes[i:i + 2]
                     total = sum(c for _, c in pair)
                     value = pair[0][0] + pair[1][0] if len(pair) == 2 else pair[0][0]
+                    if final and inv:
+                        value = ~value
                     nxt.append((level_signal(registered, total.bit_length(),
                                              f"pc{k}_l{level}_{i // 2}", value), total))
             nodes = nxt
         assert level == P
         score = Signal(S, name=f"score{k}")
-        m.d.comb += score.eq(nodes[0][0])
-        scores.append(score)
+        if P == 0 and inv:  # a single bit: no register to fold the inversion into
+            m.d.comb += score.eq(~nodes[0][0])
+        else:
+            m.d.comb += score.eq(nodes[0][0])
+        stored.append(score)
+    scores = [~v if right(k, K) else v for k, v in enumerate(stored)]  # the true scores
 
     # argmax tournament over (score, index); the left candidate has the lower indices and wins ties.
     # Each level is two register stages: compare (the one-bit ``left >= right`` is registered next to
-    # both candidates) and select (a 2:1 multiplexer per bit into the winner's register).
+    # both candidates) and select (a 2:1 multiplexer per bit into the winner's register, which is
+    # inverted where the winner is a right-hand candidate of the next level).
     cw = class_width(K)
-    cands = [(scores[k], C(k, cw)) for k in range(K)]
+    cands = [(stored[k], C(k, cw)) for k in range(K)]  # a right-hand candidate's score is inverted
     level = 0
     while len(cands) > 1:
         level += 1
         nxt = []
+        n_next = (len(cands) + 1) // 2
         for i in range(0, len(cands), 2):
             pair = cands[i:i + 2]
             tag = f"am_l{level}_{i // 2}"
+            inv_out = right(i // 2, n_next)
             s = Signal(S, name=f"{tag}_score", reset_less=True)
             c = Signal(cw, name=f"{tag}_class", reset_less=True)
             if len(pair) == 2:
-                (ls, lc), (rs, rc) = pair
+                (ls, lc), (rsn, rc) = pair
                 regs = []
-                for nm, v in (("ls", ls), ("lc", lc), ("rs", rs), ("rc", rc)):
+                for nm, v in (("ls", ls), ("lc", lc), ("rsn", rsn), ("rc", rc)):
                     r = Signal(len(v), name=f"{tag}_{nm}", reset_less=True)
                     m.d.sync += r.eq(v)
                     regs.append(r)
                 left = Signal(name=f"{tag}_left", reset_less=True)
-                m.d.sync += left.eq(ls >= rs)
-                rls, rlc, rrs, rrc = regs
-                m.d.sync += [s.eq(Mux(left, rls, rrs)), c.eq(Mux(left, rlc, rrc))]
-            else:  # an odd candidate waits both stages
+                # ls >= rs  <=>  ls + ~rs + 1 >= 2**S: the carry out of (2 ls + 1) + (2 ~rs + 1)
+                m.d.sync += left.eq((Cat(C(1, 1), ls) + Cat(C(1, 1), rsn))[S + 1])
+                rls, rlc, rrsn, rrc = regs
+                if inv_out:
+                    m.d.sync += s.eq(Mux(left, ~rls, rrsn))
+                else:
+                    m.d.sync += s.eq(Mux(left, rls, ~rrsn))
+                m.d.sync += c.eq(Mux(left, rlc, rrc))
+            else:  # an odd candidate (always a left-hand one, so held true) waits both stages
                 d1s = Signal(S, name=f"{tag}_s1", reset_less=True)
                 d1c = Signal(cw, name=f"{tag}_c1", reset_less=True)
-                m.d.sync += [d1s.eq(pair[0][0]), d1c.eq(pair[0][1]), s.eq(d1s), c.eq(d1c)]
+                m.d.sync += [d1s.eq(pair[0][0]), d1c.eq(pair[0][1]), c.eq(d1c)]
+                m.d.sync += s.eq(~d1s if inv_out else d1s)
             nxt.append((s, c))
         cands = nxt
     assert level == A
