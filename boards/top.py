@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from logicforge.hdl.pipeline import REPLICA_ATTR
 from logicforge.errors import LogicforgeError
 
 DEFAULT_BAUD = 115200
@@ -175,18 +176,29 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [tx.data.eq(reply), tx.valid.eq(pending)]
         with m.If(tx.ready & pending):
             m.d.sync += pending.eq(0)
-        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers
+        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers; the
+        # last stage is doubled (kept apart in synthesis), one copy for the reply next to the UART,
+        # one for the LEDs, whose pins lie elsewhere
         res_valid, res_class = core.out_valid, core.out_class
-        for i in range(RESULT_STAGES):
+        for i in range(RESULT_STAGES - 1):
             v = Signal(name=f"result_valid{i}")
             c = Signal(len(core.out_class), name=f"result_class{i}", reset_less=True)
             m.d.sync += [v.eq(res_valid), c.eq(res_class)]
             res_valid, res_class = v, c
-        with m.If(res_valid):
+        last = RESULT_STAGES - 1
+        copies = {}
+        for use in ("reply", "led"):
+            v = Signal(name=f"result_valid{last}_{use}", attrs={REPLICA_ATTR: 1})
+            c = Signal(len(core.out_class), name=f"result_class{last}_{use}", reset_less=True,
+                       attrs={REPLICA_ATTR: 1})
+            m.d.sync += [v.eq(res_valid), c.eq(res_class)]
+            copies[use] = (v, c)
+        (reply_valid, reply_class), (led_valid, led_class) = copies["reply"], copies["led"]
+        with m.If(reply_valid):
+            m.d.sync += [pending.eq(1), reply.eq(reply_class)]
+        with m.If(led_valid):
             m.d.sync += [
-                pending.eq(1),
-                reply.eq(res_class),
-                self.class_leds.eq(res_class),
+                self.class_leds.eq(led_class),
                 self.activity.eq(~self.activity),
                 self.uart_error.eq(0),
             ]
