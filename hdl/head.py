@@ -184,15 +184,18 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
                     r = Signal(len(v), name=f"{tag}_{nm}", reset_less=True)
                     m.d.sync += r.eq(v)
                     regs.append(r)
-                left = Signal(name=f"{tag}_left", reset_less=True)
-                # ls >= rs  <=>  ls + ~rs + 1 >= 2**S: the carry out of (2 ls + 1) + (2 ~rs + 1)
-                m.d.sync += left.eq((Cat(C(1, 1), ls) + Cat(C(1, 1), rsn))[S + 1])
+                right_wins = Signal(name=f"{tag}_right_wins", reset_less=True)
+                # ls >= rs  <=>  ls + ~rs + 1 >= 2**S: the carry out of (2 ls + 1) + (2 ~rs + 1).
+                # Its complement is registered: the inverting LUT takes the carry on its I3 and
+                # sits at the end of the chain with the flip-flop (a bare carry out needs a
+                # pass-through cell and a route to a flip-flop elsewhere).
+                m.d.sync += right_wins.eq(~(Cat(C(1, 1), ls) + Cat(C(1, 1), rsn))[S + 1])
                 rls, rlc, rrsn, rrc = regs
                 if inv_out:
-                    m.d.sync += s.eq(Mux(left, ~rls, rrsn))
+                    m.d.sync += s.eq(Mux(right_wins, rrsn, ~rls))
                 else:
-                    m.d.sync += s.eq(Mux(left, rls, ~rrsn))
-                m.d.sync += c.eq(Mux(left, rlc, rrc))
+                    m.d.sync += s.eq(Mux(right_wins, ~rrsn, rls))
+                m.d.sync += c.eq(Mux(right_wins, rrc, rlc))
             else:  # an odd candidate (always a left-hand one, so held true) waits both stages
                 d1s = Signal(S, name=f"{tag}_s1", reset_less=True)
                 d1c = Signal(cw, name=f"{tag}_c1", reset_less=True)
