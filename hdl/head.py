@@ -86,6 +86,57 @@ class ClassifierHead(wiring.Component):
         return m
 
 
+def popcount_plan(group_size: int) -> list[list[tuple[int, list[int]]]]:
+    """The popcount tree of ``group_size`` bits, level by level: (total, indices of the nodes of the
+    level below) per node; a leaf level of ``LEAF_BITS``-input compressors, then pairs."""
+    prev = [1] * int(group_size)
+    levels = []
+    while len(prev) > 1:
+        step = pipeline.LEAF_BITS if not levels else 2
+        cur = [(sum(prev[j] for j in range(i, min(i + step, len(prev)))),
+                list(range(i, min(i + step, len(prev))))) for i in range(0, len(prev), step)]
+        levels.append(cur)
+        prev = [t for t, _ in cur]
+    return levels
+
+
+def _needs_carry_out(plan, level: int, kids: list[int], total: int) -> bool:
+    widths = [plan[level - 1][j][0].bit_length() for j in kids]
+    return total.bit_length() > max(widths)
+
+
+def popcount_encodings(plan) -> list[list[bool]]:
+    """Per node, whether it is held in *excess* encoding (the count minus 2**(w-1) in w-bit two's
+    complement: the top bit inverted) instead of the plain count.
+
+    An adder whose sum needs one bit more than its operands would end in a bare carry out (a
+    pass-through cell and a route to its flip-flop). With its operands in excess encoding it adds
+    them sign-extended instead, and its top bit is an ordinary sum LUT in the chain: the excess
+    encodings of x and y (w bits each), sign-extended, add up to the excess encoding of x + y
+    (w + 1 bits). The final node is plain (the argmax reads it), and every conversion is an
+    inverted top bit, free in the LUT that produces it."""
+    enc = [[False] * len(level) for level in plan]
+    for level in range(len(plan) - 1, 0, -1):
+        for n, (total, kids) in enumerate(plan[level]):
+            if len(kids) == 1:
+                enc[level - 1][kids[0]] = enc[level][n]
+            elif _needs_carry_out(plan, level, kids, total):
+                for j in kids:
+                    enc[level - 1][j] = True
+    return enc
+
+
+def _add(prev, prev_plan, prev_excess, kids, width):
+    """The adder of two nodes as ``popcount_encodings`` plans it: (sum, whether it is excess)."""
+    (x, y), (tx, ty) = (prev[j] for j in kids), (prev_plan[j][0] for j in kids)
+    wx, wy = tx.bit_length(), ty.bit_length()
+    if width <= max(wx, wy):  # no carry out: plain operands, the top bit is a sum bit already
+        return (x + y)[:width], False
+    # this tree pairs equal widths wherever a carry out is needed (checked for every G in the tests)
+    assert wx == wy, "a carry out from operands of unequal widths"
+    return (Cat(x, x[wx - 1]) + Cat(y, y[wy - 1]))[:width], True
+
+
 def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
                popcount_levels_per_stage: int | None = None, with_scores: bool = True):
     """Add the head's logic to module ``m``.
@@ -122,35 +173,35 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
     def right(level_pos: int, count: int) -> bool:
         return count > 1 and level_pos % 2 == 1
 
+    plan = popcount_plan(G)
+    excess = popcount_encodings(plan)
     stored = []  # per class: the popcount register (inverted for right-hand classes)
     for k in range(K):
         inv = right(k, K)
-        nodes = [(in_bits[k * G + i], 1) for i in range(G)]
+        prev = [in_bits[k * G + i] for i in range(G)]
         level = 0
-        while len(nodes) > 1:
+        for level_nodes, level_excess in zip(plan, excess):
             level += 1
             registered = level % per_stage == 0 or level == P
             final = level == P
+            prev_plan = plan[level - 2] if level > 1 else None
             nxt = []
-            if level == 1:  # leaf compressors
-                for i in range(0, len(nodes), pipeline.LEAF_BITS):
-                    group = nodes[i:i + pipeline.LEAF_BITS]
-                    total = sum(c for _, c in group)
-                    value = Cat(*leaf_popcount([v for v, _ in group]))
-                    if final and inv:
-                        value = ~value
-                    nxt.append((level_signal(registered, total.bit_length(),
-                                             f"pc{k}_l1_{i // pipeline.LEAF_BITS}", value), total))
-            else:  # pairwise adders
-                for i in range(0, len(nodes), 2):
-                    pair = nodes[i:i + 2]
-                    total = sum(c for _, c in pair)
-                    value = pair[0][0] + pair[1][0] if len(pair) == 2 else pair[0][0]
-                    if final and inv:
-                        value = ~value
-                    nxt.append((level_signal(registered, total.bit_length(),
-                                             f"pc{k}_l{level}_{i // 2}", value), total))
-            nodes = nxt
+            for n, ((total, kids), exc) in enumerate(zip(level_nodes, level_excess)):
+                width = total.bit_length()
+                if level == 1:  # leaf compressor (true count)
+                    value, value_excess = Cat(*leaf_popcount([prev[j] for j in kids])), False
+                elif len(kids) == 1:  # a lone node passes through, already in the wanted encoding
+                    value, value_excess = prev[kids[0]], exc
+                else:
+                    value, value_excess = _add(prev, prev_plan, excess[level - 2], kids, width)
+                if exc != value_excess:  # flip the top bit (free: it is a LUT's output)
+                    value = Cat(value[:width - 1], ~value[width - 1])
+                if final and inv:
+                    value = ~value
+                tag = f"pc{k}_l{level}_{n}"
+                nxt.append(level_signal(registered, width, tag, value))
+            prev = nxt
+        nodes = [(prev[0], G)]
         assert level == P
         score = Signal(S, name=f"score{k}")
         if P == 0 and inv:  # a single bit: no register to fold the inversion into
