@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -246,7 +246,15 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
                     m.d.sync += s.eq(Mux(right_wins, rrsn, ~rls))
                 else:
                     m.d.sync += s.eq(Mux(right_wins, ~rrsn, rls))
-                m.d.sync += c.eq(Mux(right_wins, rrc, rlc))
+                if isinstance(lc, Const) and isinstance(rc, Const):
+                    # first level: constant indices, so the winner's index is a copy of
+                    # ``right_wins`` in the bits where they differ (a plain register, no LUT)
+                    lv, rv = lc.value, rc.value
+                    m.d.sync += c.eq(Cat(*(C((lv >> j) & 1, 1) if (lv >> j) & 1 == (rv >> j) & 1
+                                           else (right_wins if (rv >> j) & 1 else ~right_wins)
+                                           for j in range(cw))))
+                else:
+                    m.d.sync += c.eq(Mux(right_wins, rrc, rlc))
             else:  # an odd candidate (always a left-hand one, so held true) waits both stages
                 d1s = Signal(S, name=f"{tag}_s1", reset_less=True)
                 d1c = Signal(cw, name=f"{tag}_c1", reset_less=True)
