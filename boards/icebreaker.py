@@ -86,7 +86,8 @@ class ICEBreakerTop(Elaboratable):
         m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx)]
         leds = [top.uart_error, top.activity, *top.class_leds]  # led 0 red, 1 green, 2..6 break-off
         for n, value in enumerate(leds):
-            m.submodules[f"led{n}_buf"] = buf = io.Buffer("o", platform.request("led", n, dir="-"))
+            # registered in the IO cell: the LED registers of the top need not sit at the pins
+            m.submodules[f"led{n}_buf"] = buf = io.FFBuffer("o", platform.request("led", n, dir="-"))
             m.d.comb += buf.o.eq(value)
         return m
 

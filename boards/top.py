@@ -197,13 +197,10 @@ class ClassifierTop(wiring.Component):
         with m.If(reply_valid):
             m.d.sync += [pending.eq(1), reply.eq(reply_class)]
         with m.If(led_valid):
-            m.d.sync += [
-                self.class_leds.eq(led_class),
-                self.activity.eq(~self.activity),
-                self.uart_error.eq(0),
-            ]
-        with m.Elif(rx.error):
-            m.d.sync += self.uart_error.eq(1)
+            m.d.sync += [self.class_leds.eq(led_class), self.activity.eq(~self.activity)]
+        # set by a framing error, cleared by the next result: one LUT of registers, no enable (the
+        # receiver and the result copy sit far apart, and an enable LUT adds a second route)
+        m.d.sync += self.uart_error.eq((self.uart_error | rx.error) & ~led_valid)
         return m
 
 
