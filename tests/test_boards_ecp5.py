@@ -220,6 +220,45 @@ def test_synth_reports_an_ecp5_design_that_does_not_fit(small_net_file, tmp_path
     assert r["fits"] is False and r["lcs"] == 90211 and r["family"] == "ecp5"
 
 
+def test_yosys_count_over_the_device_skips_nextpnr(small_net, tmp_path, monkeypatch):
+    """More flip-flops (or LUT4 sites: LUT4 + 2 per CCU2C) than the device has cells: fits=false
+    straight after yosys, and nextpnr is never started."""
+    calls = []
+
+    def fake_yosys(sources, top, outdir, device_flag="u", family=ICE40):
+        calls.append(family.name)
+        return {"cells": {}, "luts": 1000, "ffs": 90000, "carries": 10, "brams": 0, "dsps": 0}, 0.1
+
+    def no_nextpnr(*a, **k):
+        raise AssertionError("nextpnr must not run")
+
+    monkeypatch.setattr(flow, "yosys_synth", fake_yosys)
+    monkeypatch.setattr(flow, "run_tool", no_nextpnr)
+    r = flow.synth(small_net, BOARD, tmp_path, log=lambda _m: None)
+    assert calls == ["ecp5"] and r["fits"] is False and r["lcs"] == 90000 and "flip-flops" in r["note"]
+    with pytest.raises(LogicforgeError, match="needs about 90000 logic cells, the device has 83640"):
+        flow.check(r)
+
+    monkeypatch.setattr(flow, "yosys_synth", lambda *a, **k: (
+        {"cells": {}, "luts": 80000, "ffs": 100, "carries": 2000, "brams": 0, "dsps": 0}, 0.1))
+    r = flow.synth(small_net, BOARD, tmp_path, log=lambda _m: None)
+    assert r["fits"] is False and r["lcs"] == 84000 and "LUT4s" in r["note"]
+
+
+def test_popcount_levels_per_stage_reaches_the_top(small_net_file, tmp_path, capsys):
+    """--popcount-levels-per-stage is checked in one line and reaches the core inside the top."""
+    rc = cli.main(["synth", "--board", BOARD, "--popcount-levels-per-stage", "0", "--netlist",
+                   str(small_net_file), "--build-dir", str(tmp_path)])
+    err = _one_line_error(capsys)
+    assert rc == 2 and "--popcount-levels-per-stage must be at least 1, got 0" in err
+    wide = random_netlist(np.random.default_rng(3), features=4, feature_width=4, layer_widths=(64,),
+                          classes=2, group_size=32)  # a popcount of several adder levels
+    _, one = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=1)
+    _, two = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=2)
+    assert (one["popcount_levels_per_stage"], two["popcount_levels_per_stage"]) == (1, 2)
+    assert two["core_latency_cycles"] < one["core_latency_cycles"]
+
+
 # -- the real tools (YoWASP) ----------------------------------------------------------------------
 
 @pytest.mark.slow
