@@ -191,10 +191,11 @@ def split_cells(stat_json: Path, family: Family = ICE40) -> dict:
     return parts
 
 
-def lc_split(parts: dict, total_lcs: int | None) -> dict:
-    """Logic cells per part: each part's max(LUT4, FF) (a LUT and a flip-flop share a cell at
-    best), scaled so the parts add up to nextpnr's total (the remainder goes to the largest part)."""
-    raw = {p: max(v["luts"], v["ffs"]) for p, v in parts.items()}
+def lc_split(parts: dict, total_lcs: int | None, family: Family = ICE40) -> dict:
+    """Logic cells per part: each part's max(LUT4 sites, FF) (a LUT and a flip-flop share a cell at
+    best; on ECP5 a CCU2C takes two LUT4 sites), scaled so the parts add up to nextpnr's total (the
+    remainder goes to the largest part)."""
+    raw = {p: max(family.lut_sites(v), v["ffs"]) for p, v in parts.items()}
     tot = sum(raw.values())
     if not total_lcs or not tot:
         return raw
@@ -315,7 +316,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
         parts, split_s = _yosys_split(board.top_file, board.top_module, outdir, family)
         result["seconds"]["yosys_split"] = round(split_s, 2)
         result["parts"] = parts
-        result["lc_split"] = lc_split(parts, result["lcs"])
+        result["lc_split"] = lc_split(parts, result["lcs"], family)
     write_json(outdir / SYNTH_JSON, result)
     return result
 

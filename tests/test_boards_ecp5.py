@@ -195,6 +195,12 @@ def test_parse_ecp5_reports(tmp_path):
     s = flow.parse_yosys_stat(tmp_path / "s.json", ECP5)
     assert (s["luts"], s["ffs"], s["carries"], s["brams"]) == (500, 640, 30, 2)
     assert ECP5.lut_sites(s) == 560 and ICE40.lut_sites(s) == 500
+    # the LC split counts a CCU2C as two LUT4 sites on ECP5 (not on iCE40, where SB_CARRY sits beside a LUT)
+    parts = {"encoder": {"luts": 10, "ffs": 30, "carries": 15}, "gates": {"luts": 100, "ffs": 50, "carries": 0},
+             "head": {"luts": 40, "ffs": 60, "carries": 20}, "top": {"luts": 5, "ffs": 8, "carries": 0}}
+    assert flow.lc_split(parts, None, ECP5) == {"encoder": 40, "gates": 100, "head": 80, "top": 8}
+    assert flow.lc_split(parts, None, ICE40) == {"encoder": 30, "gates": 100, "head": 60, "top": 8}
+    assert sum(flow.lc_split(parts, 250, ECP5).values()) == 250
 
 
 FAKE_NEXTPNR = r'''#!{python}
