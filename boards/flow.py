@@ -148,13 +148,13 @@ def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: 
     """Run the family's yosys synthesis (iCE40: ``synth_ice40 -device <device_flag>``; ECP5:
     ``synth_ecp5``) in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
     their working directory). Outputs go to ``synth/``."""
-    command = f"synth_ice40 -device {device_flag}" if family is ICE40 else family.synth_command
     script = [f"read_verilog {s}" for s in sources]
     if top is None:
         script.append("hierarchy -auto-top")
-        script.append(command)
+    if family is ICE40:
+        script.append(f"synth_ice40 -device {device_flag}" + (f" -top {top}" if top else ""))
     else:
-        script.append(f"{command} -top {top}")
+        script += family.synth_script(top)
     script += [f"tee -q -o {WORK}/yosys_stat.json stat -json", f"write_json {WORK}/top_synth.json"]
     work = outdir / WORK
     write_text(work / "yosys.ys", "\n".join(script) + "\n")
@@ -208,7 +208,7 @@ def lc_split(parts: dict, total_lcs: int | None, family: Family = ICE40) -> dict
 def _yosys_split(top_file: str, top: str, outdir: Path, family: Family = ICE40) -> tuple[dict, float]:
     """The family's synthesis with the hierarchy kept (``-noflatten``), only to count cells per part."""
     work = outdir / WORK
-    script = [f"read_verilog {top_file}", f"{family.synth_command} -noflatten -top {top}",
+    script = [f"read_verilog {top_file}", *family.synth_script(top, "-noflatten"),
               f"tee -q -o {WORK}/yosys_split_stat.json stat -json"]
     write_text(work / "yosys_split.ys", "\n".join(script) + "\n")
     seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys_split.log", f"{WORK}/yosys_split.ys"], cwd=outdir,

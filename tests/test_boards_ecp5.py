@@ -203,6 +203,17 @@ def test_parse_ecp5_reports(tmp_path):
     assert sum(flow.lc_split(parts, 250, ECP5).values()) == 250
 
 
+def test_ecp5_yosys_script_leaves_out_autoname():
+    """synth_ecp5 runs up to its check stage, then that stage's commands less ``autoname`` (it never
+    finished on the Fashion-MNIST design); the iCE40 script is the plain synth_ice40 call."""
+    script = ECP5.synth_script("top")
+    assert script[0] == "synth_ecp5 -top top -run :check"
+    assert script[1:] == ["hierarchy -check", "check -noinit", "blackbox =A:whitebox"]
+    assert not any("autoname" in c for c in script)
+    assert ECP5.synth_script("top", "-noflatten")[0] == "synth_ecp5 -noflatten -top top -run :check"
+    assert ICE40.synth_script("top", "-noflatten") == ["synth_ice40 -device u -noflatten -top top"]
+
+
 FAKE_NEXTPNR = r'''#!{python}
 """Stands in for nextpnr-ecp5 that cannot place the design."""
 import sys
