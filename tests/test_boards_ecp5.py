@@ -204,8 +204,8 @@ def test_parse_ecp5_reports(tmp_path):
 
 
 def test_ecp5_yosys_script_leaves_out_autoname():
-    """synth_ecp5 runs up to its check stage, then that stage's commands less ``autoname`` (it never
-    finished on the Fashion-MNIST design); the iCE40 script is the plain synth_ice40 call."""
+    """synth_ecp5 runs up to its check stage, then that stage's commands less ``autoname`` (43 % of
+    yosys's time on the Fashion-MNIST design); the iCE40 script is the plain synth_ice40 call."""
     script = ECP5.synth_script("top")
     assert script[0] == "synth_ecp5 -top top -run :check"
     assert script[1:] == ["hierarchy -check", "check -noinit", "blackbox =A:whitebox"]
