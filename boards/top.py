@@ -74,7 +74,7 @@ class ClassifierTop(wiring.Component):
     """
 
     def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
-                 gap_timeout_cycles: int | None = None, led_bits: int = 5):
+                 gap_timeout_cycles: int | None = None, led_bits: int = 5, popcount_levels_per_stage=None):
         from logicforge.hdl.core import LogicNetCore
         from logicforge.hdl.stream import StreamingEncoder
 
@@ -94,6 +94,7 @@ class ClassifierTop(wiring.Component):
         self.gap_count_bits = max(1, (-(-wanted // (1 << self.gap_prescale_bits)) - 1).bit_length())
         self.gap_timeout_cycles = (1 << (self.gap_prescale_bits + self.gap_count_bits)) + (1 << self.gap_prescale_bits)
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
+                                 popcount_levels_per_stage=popcount_levels_per_stage,
                                  with_scores=False, hierarchy=True)
         self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
         #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the

@@ -71,12 +71,21 @@ def add_layers_per_stage(p: argparse.ArgumentParser) -> None:
 
 def check_layers_per_stage(args: argparse.Namespace) -> None:
     at_least(args, "layers_per_stage", 1)
+    at_least(args, "popcount_levels_per_stage", 1)
+
+
+def add_popcount_levels_per_stage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--popcount-levels-per-stage", type=int, default=None, metavar="N",
+                   help="popcount adder levels between pipeline registers of the head (default: the "
+                        "measured default, hdl.pipeline.DEFAULT_POPCOUNT_LEVELS_PER_STAGE); more levels, "
+                        "fewer flip-flops")
 
 
 def add_top_options(p: argparse.ArgumentParser) -> None:
     """The board top's clock and UART rate (boards with a top level)."""
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                   help="system clock: 12 = the oscillator (default), 16-275 = the PLL")
+                   help="system clock: the board's oscillator by default (icebreaker 12, ulx3s-85f 25); "
+                        "other values use the PLL (iCE40 16-275, ECP5 10-400)")
     p.add_argument("--baud", type=int, default=None, metavar="RATE", help="UART baud rate (default 115200)")
 
 
@@ -91,6 +100,7 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_source(p)
     add_top_options(p)
     add_layers_per_stage(p)
+    add_popcount_levels_per_stage(p)
 
 
 def load_board_build(args: argparse.Namespace):

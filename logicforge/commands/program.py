@@ -1,7 +1,9 @@
-"""``logicforge program``: write the bitstream to the board's SPI flash with iceprog.
+"""``logicforge program``: write the bitstream to the board's SPI flash.
 
-iceprog talks to the board's FTDI chip over USB, so no WebAssembly build of it exists: it must be
-installed natively (Debian/Ubuntu package ``fpga-icestorm``) or named by ``$ICEPROG``.
+The programmer depends on the board's FPGA family: ``iceprog`` for the iCEBreaker (iCE40),
+``openFPGALoader -b ulx3s -f`` for the ULX3S (ECP5). Both talk to the board's FTDI chip over USB,
+so no WebAssembly build of them exists: they must be installed natively (Debian/Ubuntu packages
+``fpga-icestorm`` and ``openfpgaloader``) or named by ``$ICEPROG`` / ``$OPENFPGALOADER``.
 """
 
 from __future__ import annotations
@@ -12,17 +14,25 @@ import shutil
 from logicforge.commands import options
 from logicforge.errors import LogicforgeError
 
-INSTALL_HINT = ("iceprog not found: install it (Debian/Ubuntu: sudo apt install fpga-icestorm) "
-                "or set ICEPROG=/path/to/iceprog")
+#: family -> (executable, environment variable that overrides it, Debian/Ubuntu package,
+#: arguments before the bitstream's path)
+PROGRAMMERS = {
+    "ice40": ("iceprog", "ICEPROG", "fpga-icestorm", ()),
+    "ecp5": ("openFPGALoader", "OPENFPGALOADER", "openfpgaloader", ("-b", "ulx3s", "-f")),
+}
 
 
-def find_iceprog() -> str:
-    """The iceprog executable ($ICEPROG, else PATH); LogicforgeError with how to get it."""
-    exe = os.environ.get("ICEPROG") or "iceprog"
+def find_programmer(family: str = "ice40") -> tuple[str, tuple[str, ...]]:
+    """(executable, arguments before the bitstream) for ``family``; LogicforgeError with how to get it."""
+    tool, env, package, args = PROGRAMMERS[family]
+    exe = os.environ.get(env) or tool
     found = shutil.which(exe)
     if not found:
-        raise LogicforgeError(INSTALL_HINT if exe == "iceprog" else f"ICEPROG={exe}: no such executable")
-    return found
+        if exe != tool:
+            raise LogicforgeError(f"{env}={exe}: no such executable")
+        raise LogicforgeError(f"{tool} not found: install it (Debian/Ubuntu: sudo apt install {package}) "
+                              f"or set {env}=/path/to/{tool}")
+    return found, args
 
 
 def configure(p) -> None:
@@ -36,13 +46,15 @@ def run(args) -> int:
 
     board, net, outdir = options.load_board_build(args)
     if not board.has_top:
-        raise LogicforgeError(f"board {board.name} cannot be programmed; use --board icebreaker")
-    iceprog = find_iceprog()  # before the (slow) bitstream build
+        raise LogicforgeError(f"board {board.name} cannot be programmed; use a board with a top "
+                              f"(icebreaker, ulx3s-85f)")
+    exe, pre = find_programmer(board.family)  # before the (slow) bitstream build
     binfile = flow.bitstream(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
+                             popcount_levels_per_stage=args.popcount_levels_per_stage,
                              clock_mhz=args.clock_mhz, baud=args.baud)
-    print(f"program: {iceprog} {binfile}")
-    rc = subprocess.run([iceprog, str(binfile)]).returncode
+    print(f"program: {' '.join([exe, *pre, str(binfile)])}")
+    rc = subprocess.run([exe, *pre, str(binfile)]).returncode
     if rc != 0:
-        raise LogicforgeError(f"iceprog failed (exit {rc}): is the {board.name} plugged in and "
-                              f"accessible to this user (udev rules)?")
+        raise LogicforgeError(f"{os.path.basename(exe)} failed (exit {rc}): is the {board.name} plugged in "
+                              f"and accessible to this user (udev rules)?")
     return 0
