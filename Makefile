@@ -15,10 +15,10 @@ NETLIST ?=
 ARGS    ?=
 SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 
-.PHONY: setup train passes verilog sim verify synth bitstream program demo bench experiment test test-fast fuzz clean help
+.PHONY: setup train passes verilog sim sim-top verify synth bitstream program demo bench experiment test test-fast fuzz clean help
 
 help:
-	@echo "make setup | train [CONFIG=… NPROC=n] | experiment [EXPERIMENT=…] | verilog|sim|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast | fuzz"
+	@echo "make setup | train [CONFIG=… NPROC=n] | experiment [EXPERIMENT=…] | verilog|sim|sim-top|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast | fuzz"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ verilog: $(STAMP)
 
 sim: $(STAMP)
 	$(LF) sim $(SOURCE) $(ARGS)
+
+sim-top: $(STAMP)
+	$(LF) sim --top $(SOURCE) $(ARGS)
 
 verify: $(STAMP)
 	$(LF) verify $(SOURCE) $(ARGS)

@@ -58,7 +58,7 @@ def measure(net, outdir: Path, *, clock_mhz: float) -> dict:
     for name, text in files.items():
         write_text(outdir / name, text)
     write_json(outdir / "top_info.json", info)
-    stats, ys = flow._yosys([board.top_file], board.top_module, outdir)
+    stats, ys = flow.yosys_synth([board.top_file], board.top_module, outdir)
     work = outdir / flow.WORK
     args = [*board.nextpnr_args, "--json", f"{flow.WORK}/top_synth.json", "--pcf", board.constraints_file,
             "--pack-only", "--report", f"{flow.WORK}/pack_report.json", "--log", f"{flow.WORK}/pack.log", "--quiet"]

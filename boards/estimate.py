@@ -113,35 +113,39 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool) -> dict:
 
 
 def encoder_cost(features: int, feature_width: int, comparators) -> dict:
-    from logicforge.hdl.stream import MAX_FANOUT, _chunks, slot_table
+    """The streaming encoder as ``hdl/stream.py`` builds it (its ``compare_plan`` and ``line_plan``)."""
+    from logicforge.hdl.stream import (MAX_FANOUT, compare_costs, compare_stages, counter_bits, line_plan,
+                                       slot_table)
 
     slots, constants = slot_table(features, feature_width, comparators)
     live = [s for s in slots if s]
     L = sum(len(s) for s in live)
     S = max((len(s) for s in slots), default=0)
     W = int(feature_width)
-    cbits = max(1, (max(features, 2) - 1).bit_length())
+    cbits = counter_bits(features)
     luts = ffs = lcs = 0
-    # encoded bits: flip-flops with an enable, D from a compare register (no LUT of their own)
+    # encoded bits: a flip-flop each, loaded by its own LUT
+    luts += L
     ffs += L
     lcs += L
-    # one write-enable LUT per live feature
-    luts += len(live)
-    lcs += len(live)
     if S:
+        plan = line_plan(features, slots)
+        lines = len(plan["pre"]) + sum(len(copies) for group in plan["lines"] for copies in group.values())
+        luts += lines
+        ffs += lines
+        lcs += lines
+        # the ROM word's register (no LUT), the compare trees and their replicated results
         users = [sum(1 for s in slots if len(s) > i) for i in range(S)]
         reps = sum(math.ceil(u / MAX_FANOUT) for u in users)
-        luts += S * W  # the compares (carry chains)
-        ffs += reps
-        lcs += S * W + max(0, reps - S)
-        dec = sum(1 << w for _, w in _chunks(cbits))
-        luts += dec
-        ffs += dec
-        lcs += dec
-    # counter, last flag, done/out_valid
-    luts += cbits + 2
-    ffs += cbits + 3
-    lcs += cbits + 3
+        tree_luts, tree_ffs = compare_costs(W)
+        luts += S * tree_luts + reps
+        ffs += S * W + S * tree_ffs + reps
+        lcs += S * W + S * tree_ffs + reps
+    # strobe delay, counter, last flag, done/out_valid
+    k = compare_stages(W) - 1
+    luts += k + cbits + 2
+    ffs += k + cbits + 3
+    lcs += k + cbits + 3
     brams = 0
     if S:
         brams = math.ceil(S * W / 16) * math.ceil(features / 256)

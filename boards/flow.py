@@ -137,14 +137,26 @@ _LC_USE = re.compile(r"ICESTORM_LC:\s*(\d+)\s*/\s*(\d+)")
 
 # -- flow ------------------------------------------------------------------------------------------
 
+def keep_replicas() -> list[str]:
+    """yosys commands (after ``read_verilog``) that mark the flip-flops driving wires with the
+    ``REPLICA_ATTR`` attribute (deliberate copies, e.g. the streaming encoder's compare results)
+    ``keep``, so that ``opt_merge`` does not merge the copies back into one register."""
+    from logicforge.hdl.pipeline import REPLICA_ATTR
+
+    return ["proc", f"setattr -set keep 1 a:{REPLICA_ATTR} %ci1:+[Q]"]
+
+
 def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u") -> tuple[dict, float]:
     """Run synth_ice40 in ``outdir`` on ``sources`` (paths relative to it; YoWASP tools see only
     their working directory). Outputs go to ``synth/``."""
     script = [f"read_verilog {s}" for s in sources]
     if top is None:
         script.append("hierarchy -auto-top")
+        script += keep_replicas()
         script.append(f"synth_ice40 -device {device_flag}")
     else:
+        script.append(f"hierarchy -top {top}")
+        script += keep_replicas()
         script.append(f"synth_ice40 -device {device_flag} -top {top}")
     script += [f"tee -q -o {WORK}/yosys_stat.json stat -json", f"write_json {WORK}/top_synth.json"]
     work = outdir / WORK
@@ -200,7 +212,8 @@ def lc_split(parts: dict, total_lcs: int | None) -> dict:
 def _yosys_split(top_file: str, top: str, outdir: Path) -> tuple[dict, float]:
     """synth_ice40 with the hierarchy kept (``-noflatten``), only to count cells per part."""
     work = outdir / WORK
-    script = [f"read_verilog {top_file}", f"synth_ice40 -device u -noflatten -top {top}",
+    script = [f"read_verilog {top_file}", f"hierarchy -top {top}", *keep_replicas(),
+              f"synth_ice40 -device u -noflatten -top {top}",
               f"tee -q -o {WORK}/yosys_split_stat.json stat -json"]
     write_text(work / "yosys_split.ys", "\n".join(script) + "\n")
     seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys_split.log", f"{WORK}/yosys_split.ys"], cwd=outdir,

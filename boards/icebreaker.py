@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import ResetSynchronizer
 
 from logicforge.boards.registry import Board
 from logicforge.boards.top import DEFAULT_BAUD
@@ -62,12 +61,21 @@ class ICEBreakerTop(Elaboratable):
                 i_RESETB=Const(1), i_BYPASS=Const(0),
                 o_PLLOUTGLOBAL=clk, o_LOCK=lock,
             )
-            # Asynchronous reset (released synchronously by the ResetSynchronizer): it goes to the
-            # flip-flops' reset pins, not into their enable logic as a synchronous reset would,
-            # so the reset net is never part of a clocked path.
+            # Asynchronous reset, released synchronously: it goes to the flip-flops' reset pins,
+            # not into their enable logic as a synchronous reset would. Two SB_DFFS, set while
+            # the PLL is unlocked, release it; the second drives the reset net (a global buffer)
+            # straight from its output. (Amaranth's ResetSynchronizer holds its stages at an
+            # initial 1, which yosys builds on iCE40 as flip-flops between inverters: a LUT
+            # between the register and the net.)
             m.domains.sync = ClockDomain("sync", async_reset=True)
             m.d.comb += ClockSignal("sync").eq(clk)
-            m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
+            unlocked = Signal(name="pll_unlocked")
+            stage = Signal(name="reset_stage")
+            rst = Signal(name="reset_sync")
+            m.d.comb += unlocked.eq(~lock)
+            m.submodules.reset_ff0 = Instance("SB_DFFS", i_C=clk, i_S=unlocked, i_D=Const(0), o_Q=stage)
+            m.submodules.reset_ff1 = Instance("SB_DFFS", i_C=clk, i_S=unlocked, i_D=stage, o_Q=rst)
+            m.d.comb += ResetSignal("sync").eq(rst)
             platform.add_clock_constraint(clk, self.clock_mhz * 1e6)
         # else: the platform's default sync domain, 12 MHz from pin 35 with a power-on reset.
 
@@ -78,7 +86,8 @@ class ICEBreakerTop(Elaboratable):
         m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx)]
         leds = [top.uart_error, top.activity, *top.class_leds]  # led 0 red, 1 green, 2..6 break-off
         for n, value in enumerate(leds):
-            m.submodules[f"led{n}_buf"] = buf = io.Buffer("o", platform.request("led", n, dir="-"))
+            # registered in the IO cell: the LED registers of the top need not sit at the pins
+            m.submodules[f"led{n}_buf"] = buf = io.FFBuffer("o", platform.request("led", n, dir="-"))
             m.d.comb += buf.o.eq(value)
         return m
 

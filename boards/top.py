@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from logicforge.hdl.pipeline import REPLICA_ATTR
 from logicforge.errors import LogicforgeError
 
 DEFAULT_BAUD = 115200
@@ -124,6 +125,9 @@ class ClassifierTop(wiring.Component):
         # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
         # Only ``abort`` is reset (to 1): the cycle after reset it clears the byte state and
         # restarts the encoder, so no reset net sits in the enable logic of these registers.
+        # A pause counts as one only while no frame is arriving (``rx.busy``), so a byte always
+        # completes at least a byte time after ``abort``: the encoder's restart (``abort``
+        # itself, a register) never meets a feature's ``valid``.
         byte_idx = Signal(range(B), name="byte_idx", reset_less=True)
         last_byte = Signal(name="last_byte", reset_less=True)  # byte_idx == B - 1
         more = Signal(name="more_bytes", reset_less=True)  # after the next byte, the sample is unfinished
@@ -140,7 +144,7 @@ class ClassifierTop(wiring.Component):
         m.d.sync += [
             last_byte.eq(byte_idx == B - 1),
             more.eq(~(last_byte & enc.last)),
-            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.valid)),
+            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.busy)),
             fire.eq(rx.valid & last_byte),
         ]
         if B > 1:
@@ -160,9 +164,9 @@ class ClassifierTop(wiring.Component):
                 m.d.sync += byte_idx.eq(byte_idx + 1)
         with m.Elif(pre_tick & ~gap_tick):
             m.d.sync += gap.eq(gap + 1)
-        with m.If(~rx.valid & abort):
+        with m.If(abort):
             m.d.sync += [byte_idx.eq(0), mid_sample.eq(0)]
-            m.d.comb += enc.restart.eq(1)
+        m.d.comb += enc.restart.eq(abort)
 
         m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
 
@@ -172,23 +176,31 @@ class ClassifierTop(wiring.Component):
         m.d.comb += [tx.data.eq(reply), tx.valid.eq(pending)]
         with m.If(tx.ready & pending):
             m.d.sync += pending.eq(0)
-        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers
+        # the result crosses the chip from the core to the UART: RESULT_STAGES plain registers; the
+        # last stage is doubled (kept apart in synthesis), one copy for the reply next to the UART,
+        # one for the LEDs, whose pins lie elsewhere
         res_valid, res_class = core.out_valid, core.out_class
-        for i in range(RESULT_STAGES):
+        for i in range(RESULT_STAGES - 1):
             v = Signal(name=f"result_valid{i}")
             c = Signal(len(core.out_class), name=f"result_class{i}", reset_less=True)
             m.d.sync += [v.eq(res_valid), c.eq(res_class)]
             res_valid, res_class = v, c
-        with m.If(res_valid):
-            m.d.sync += [
-                pending.eq(1),
-                reply.eq(res_class),
-                self.class_leds.eq(res_class),
-                self.activity.eq(~self.activity),
-                self.uart_error.eq(0),
-            ]
-        with m.Elif(rx.error):
-            m.d.sync += self.uart_error.eq(1)
+        last = RESULT_STAGES - 1
+        copies = {}
+        for use in ("reply", "led"):
+            v = Signal(name=f"result_valid{last}_{use}", attrs={REPLICA_ATTR: 1})
+            c = Signal(len(core.out_class), name=f"result_class{last}_{use}", reset_less=True,
+                       attrs={REPLICA_ATTR: 1})
+            m.d.sync += [v.eq(res_valid), c.eq(res_class)]
+            copies[use] = (v, c)
+        (reply_valid, reply_class), (led_valid, led_class) = copies["reply"], copies["led"]
+        with m.If(reply_valid):
+            m.d.sync += [pending.eq(1), reply.eq(reply_class)]
+        with m.If(led_valid):
+            m.d.sync += [self.class_leds.eq(led_class), self.activity.eq(~self.activity)]
+        # set by a framing error, cleared by the next result: one LUT of registers, no enable (the
+        # receiver and the result copy sit far apart, and an enable LUT adds a second route)
+        m.d.sync += self.uart_error.eq((self.uart_error | rx.error) & ~led_valid)
         return m
 
 

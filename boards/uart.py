@@ -6,7 +6,7 @@ number of clock cycles per bit (``round(clk_hz / baud)``; see :func:`divisor_for
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import C, Cat, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,13 +62,18 @@ class UARTReceiver(wiring.Component):
       * ``valid`` (out, 1): high for exactly one cycle when a byte with a good stop bit completes.
       * ``error`` (out, 1): high for exactly one cycle when a frame ends with a low stop bit (the
         byte is dropped).
+      * ``busy`` (out, 1): a frame is being received (from its start bit until ``valid`` or
+        ``error``), a register.
 
     A falling edge starts a frame; the start bit is checked half a bit later (a shorter glitch is
     ignored), then every bit is sampled in its middle. The receiver is ready for the next start bit
     from the middle of the stop bit, so a sender that runs slightly fast is tolerated. Latency: the
-    byte appears 9.5 bit times plus 5 cycles after the start bit's falling edge. Every
-    decision is one LUT of registered flags (the start pulse, the timer's sign bit, the frame's
-    marker bit), so the receiver is built for clocks of 100 MHz and more.
+    byte appears 9.5 bit times plus 5 cycles after the start bit's falling edge.
+
+    Built for clocks of 100 MHz and more: every register's next state is one LUT4 of registers.
+    The sample strobe ``step`` is itself a register, set the cycle after the bit timer's sign bit
+    rises (the timer is reloaded by ``step``), and the frame's 10 samples shift in behind a marker
+    bit whose arrival at bit 1 tells, one cycle ahead, that the frame is complete (``fin``).
     """
 
     def __init__(self, divisor: int):
@@ -80,6 +85,7 @@ class UARTReceiver(wiring.Component):
             "data": Out(8),
             "valid": Out(1),
             "error": Out(1),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -91,35 +97,53 @@ class UARTReceiver(wiring.Component):
         rx_sync = Signal(init=1, name="rx_sync")
         m.d.sync += [rx_meta.eq(self.rx), rx_sync.eq(rx_meta)]
 
-        timer, tick, load = bit_timer(m, div, "rx_timer")
         busy = Signal(name="rx_busy")   # inside a frame
         brk = Signal(name="rx_break")   # after a framing error, until the line is high again
         start = Signal(name="rx_start")  # registered: a start bit's falling edge, one cycle
+        step = Signal(name="rx_step")   # registered: sample the line now (a bit's middle)
         glitch = Signal(name="rx_glitch")  # registered: the start bit was high again at its middle
+        fin = Signal(name="rx_fin")     # registered: all 10 samples are in (the marker is at bit 0)
         # The 10 samples of a frame (start, 8 data, stop) shift in from the top behind a marker
-        # one: the marker reaches bit 0 exactly when all 10 are in, so "done" is a register bit.
+        # one; bits below the marker are zero, so ``shreg[1]`` is the marker one step before the end.
         shreg = Signal(11, name="rx_shreg", reset_less=True)
         first = Signal(name="rx_first", reset_less=True)  # the next sample is the start bit's
-        done = busy & shreg[0]
+        m.d.comb += self.busy.eq(busy)
+        # The bit timer counts down; its sign bit is the tick, and ``step`` follows the tick by one
+        # cycle, when the count is always -2. It holds one constant while idle (one reset/set net
+        # for all its bits, so its carry chain stays whole) and is reloaded at ``step`` by adding
+        # a constant chosen by ``step``/``step_n`` (registers), so no LUT sits before the chain.
+        # The start bit's middle is half a bit after ``start``; with fewer than 6 cycles per bit
+        # that is the very next cycle, earlier than the timer can tick, so ``start`` steps itself.
+        half = div // 2 - 1  # cycles from ``start`` to the start bit's sample
+        early = half <= 1
+        width = int(div).bit_length() + 1
+        timer = Signal(signed(width), name="rx_timer", reset_less=True)
+        tick = timer[-1]
+        step_n = Signal(name="rx_step_n", reset_less=True)  # ~step (only read while busy)
+        idle_value = -2 if early else half - 3  # busy rises the cycle after ``start``
+        reload = (div - 3) + 2  # at ``step`` the count is -2; the next step comes ``div`` cycles later
+        addend = Cat(*(C(1, 1) if (reload >> i) & 1 else step_n for i in range(width)))
+        with m.If(busy):
+            m.d.sync += timer.eq(timer + addend)
+        with m.Else():
+            m.d.sync += timer.eq(idle_value)
         m.d.sync += [
-            self.valid.eq(done & shreg[10]),
-            self.error.eq(done & ~shreg[10]),
             start.eq(~busy & ~brk & ~rx_sync & ~start),
-            glitch.eq(busy & tick & first & rx_sync),
+            step.eq((start if early else 0) | (busy & tick & ~step)),
+            step_n.eq(~((start if early else 0) | (busy & tick & ~step))),
+            glitch.eq(step & first & rx_sync),
+            fin.eq(step & shreg[1]),
+            self.valid.eq(fin & shreg[10]),
+            self.error.eq(fin & ~shreg[10]),
+            busy.eq(start | (busy & ~fin & ~glitch)),
+            brk.eq((fin & ~shreg[10]) | (brk & ~rx_sync)),
         ]
-        with m.If(done):
+        with m.If(fin):
             m.d.sync += self.data.eq(shreg[2:10])
-
         with m.If(start):
-            m.d.sync += [busy.eq(1), load(div // 2 - 1), shreg.eq(1 << 10), first.eq(1)]
-        with m.Elif(done | glitch):
-            m.d.sync += busy.eq(0)
-        with m.Elif(busy & tick):
-            m.d.sync += [shreg.eq(Cat(shreg[1:], rx_sync)), load(div), first.eq(0)]
-        with m.If(done & ~shreg[10]):
-            m.d.sync += brk.eq(1)
-        with m.Elif(rx_sync):
-            m.d.sync += brk.eq(0)
+            m.d.sync += [shreg.eq(1 << 10), first.eq(1)]
+        with m.Elif(step):
+            m.d.sync += [shreg.eq(Cat(shreg[1:], rx_sync)), first.eq(0)]
         return m
 
 
@@ -133,7 +157,9 @@ class UARTTransmitter(wiring.Component):
       * ``tx`` (out, 1): the serial line, idle high, driven straight from a flip-flop (glitch free).
 
     A byte taken in cycle t puts its start bit on ``tx`` from cycle t+1; the frame lasts
-    10 * ``divisor`` cycles and ``ready`` rises again as the stop bit ends.
+    10 * ``divisor`` cycles and ``ready`` rises again as the stop bit ends. Every register's next
+    state (and enable) is one LUT4 of registers and ``valid``; the bit timer is held loaded while
+    idle, so it needs no decision of its own.
     """
 
     def __init__(self, divisor: int):
@@ -159,11 +185,13 @@ class UARTTransmitter(wiring.Component):
         timer, tick, load = bit_timer(m, div, "tx_timer")
         m.d.comb += [self.tx.eq(shreg[0]), self.ready.eq(~busy)]
 
+        with m.If(~busy | tick):
+            m.d.sync += load(div)
         with m.If(~busy):
             with m.If(self.valid):
-                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), left.eq(1 << 9), busy.eq(1), load(div)]
+                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), left.eq(1 << 9), busy.eq(1)]
         with m.Elif(tick):
-            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left >> 1), load(div)]
+            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left >> 1)]
             with m.If(left[0]):
                 m.d.sync += busy.eq(0)
         return m

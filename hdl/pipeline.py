@@ -38,6 +38,9 @@ ENCODE_STAGES = 1
 ARGMAX_STAGES_PER_LEVEL = 2
 #: Bits per leaf compressor of the popcount (a 4-input popcount is one LUT4 per output bit).
 LEAF_BITS = 4
+#: Verilog attribute of registers that are deliberate copies of each other (to limit fan-out);
+#: the synthesis scripts (boards/flow.py) keep them apart, since yosys merges equal registers.
+REPLICA_ATTR = "lf_replica"
 
 
 def _check_levels(value, default: int, what: str) -> int:

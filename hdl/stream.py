@@ -4,6 +4,14 @@ A board top receives a sample serially (UART bytes), so it encodes each feature 
 instead of buffering all F * W bits: the feature is compared against only *its* live thresholds,
 read from a small ROM indexed by the feature counter, and only the live encoded bits are written,
 straight into the register that feeds a ``LogicNetCore(pre_encoded=True)``.
+
+Built for a 100 MHz iCE40: between two registers there is at most one LUT4 and no carry chain.
+The W-bit compare is a tree of 2-bit compares and combines, one register level per tree level
+(features are hundreds of cycles apart, so the extra cycles are free), and each encoded bit's own
+LUT4 decides whether it is written (no enable LUT per feature).
+
+:func:`compare_plan` and :func:`line_plan` describe the structure; the component builds exactly
+that and the cost model (``boards/estimate.py``) counts it.
 """
 
 from __future__ import annotations
@@ -13,16 +21,65 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-#: Cycles from the ``valid`` of a sample's last feature to ``out_valid``: compare, then write.
-STREAM_ENCODER_LATENCY = 2
-#: Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least.
-MIN_VALID_SPACING = 3
-#: A registered compare bit drives at most this many encoded-bit flip-flops (it is replicated).
+from logicforge.errors import LogicforgeError
+from logicforge.hdl.pipeline import REPLICA_ATTR
+
+#: A registered compare result or decoded line drives at most this many encoded bits (replicas).
 MAX_FANOUT = 32
-#: Width of the first feature-counter chunk, whose decoder also carries the strobe; the others
-#: are 4 bits, so the write enable of a feature is one LUT4 of at most 4 decoded lines.
+#: Width of the first feature-counter chunk, whose decoder also carries the strobe (3 bits and the
+#: strobe: one LUT4); the others are 4 bits.
 FIRST_CHUNK_BITS = 3
 CHUNK_BITS = 4
+#: Value bits per leaf of the compare tree: a 2-bit against 2-bit compare is one LUT4.
+COMPARE_CHUNK_BITS = 2
+
+
+def compare_leaves(feature_width: int) -> int:
+    """Leaves of the compare tree of a W-bit value: ceil(W / 2)."""
+    return -(-int(feature_width) // COMPARE_CHUNK_BITS)
+
+
+def compare_stages(feature_width: int) -> int:
+    """Register levels of the compare tree: the leaves, then ceil(log2 leaves) combine levels."""
+    return 1 + (compare_leaves(feature_width) - 1).bit_length()
+
+
+def stream_encoder_latency(feature_width: int) -> int:
+    """Cycles from the ``valid`` of a sample's last feature to ``out_valid``: the compare tree,
+    then the write of the encoded bits."""
+    return compare_stages(feature_width) + 1
+
+
+def min_valid_spacing(feature_width: int) -> int:
+    """Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least: the feature counter
+    moves when the compare tree is done, then the threshold ROM's word is registered twice."""
+    return compare_stages(feature_width) + 2
+
+
+def compare_plan(feature_width: int) -> list[list[int]]:
+    """The compare tree, level by level (the last level is the result, replicated): each entry is
+    the number of outputs of one node, 1 (``ge``) or 2 (``gt``, ``eq``). A level's node is a LUT4
+    per output, except a node carried over unchanged from the level before (an odd one out),
+    which is a plain register; :func:`compare_costs` counts both."""
+    n = compare_leaves(feature_width)
+    levels = [[1] + [2] * (n - 1)]
+    while len(levels[-1]) > 1:
+        prev = levels[-1]
+        levels.append([prev[i] if i + 1 == len(prev) and i % 2 == 0 else (1 if i == 0 else 2)
+                       for i in range(0, len(prev), 2)])
+    return levels
+
+
+def compare_costs(feature_width: int) -> tuple[int, int]:
+    """(LUT4, flip-flops) of one compare tree without its result register."""
+    levels = compare_plan(feature_width)
+    luts = ffs = 0
+    for depth, level in enumerate(levels[:-1]):
+        for i, outs in enumerate(level):
+            ffs += outs
+            carried = depth > 0 and i == len(level) - 1 and len(levels[depth - 1]) % 2 == 1
+            luts += 0 if carried else outs
+    return luts, ffs
 
 
 def _chunks(bits: int) -> list[tuple[int, int]]:
@@ -36,6 +93,10 @@ def _chunks(bits: int) -> list[tuple[int, int]]:
         if w == 0:
             break
     return out
+
+
+def counter_bits(features: int) -> int:
+    return max(1, (max(int(features), 2) - 1).bit_length())
 
 
 def slot_table(features: int, feature_width: int, comparators):
@@ -59,31 +120,111 @@ def slot_table(features: int, feature_width: int, comparators):
     return slots, constants
 
 
+def line_plan(features: int, slots) -> dict:
+    """The write stage's decoded feature-counter lines.
+
+    The counter's chunks form at most three groups: the first chunk (its lines carry the strobe),
+    and the other chunks alone or, past 11 counter bits, in two groups whose lines are registered
+    ANDs of per-chunk lines (``pre``) registered a cycle earlier. A line exists only for a value
+    that live features use, in copies of at most ``MAX_FANOUT`` encoded-bit loads.
+
+    Returns ``chunks``, ``groups`` (lists of chunk indices), ``pre`` (sorted (chunk, value) pairs),
+    ``lines`` (per group: {key tuple: [features of copy 0, of copy 1, ...]}) and ``enable_group``
+    (the group whose line is the flip-flops' enable when there are three groups: the one with the
+    fewest lines; None otherwise).
+    """
+    chunks = _chunks(counter_bits(features))
+    rest = list(range(1, len(chunks)))
+    if len(rest) <= 2:
+        groups = [[0]] + [[c] for c in rest]
+    else:
+        half = (len(rest) + 1) // 2
+        groups = [[0], rest[:half], rest[half:]]
+    if any(len(g) > 4 for g in groups):
+        raise LogicforgeError(f"the streaming encoder takes up to 2**35 features, got {features}")
+
+    def value(c: int, f: int) -> int:
+        lo, w = chunks[c]
+        return (f >> lo) & ((1 << w) - 1)
+
+    live = [f for f, slot in enumerate(slots) if slot]
+    pre = sorted({(c, value(c, f)) for g in groups if len(g) > 1 for c in g for f in live})
+    lines = []
+    for g in groups:
+        by_key: dict[tuple, list[list[int]]] = {}
+        loads: dict[tuple, int] = {}
+        for f in live:
+            key = tuple(value(c, f) for c in g)
+            copies = by_key.setdefault(key, [])
+            n = len(slots[f])
+            if not copies or loads[key] + n > MAX_FANOUT:
+                copies.append([])
+                loads[key] = 0
+            copies[-1].append(f)
+            loads[key] += n
+        lines.append(by_key)
+    enable = None
+    if len(groups) == 3:
+        enable = min(range(3), key=lambda i: (len(lines[i]), i))
+    return {"chunks": chunks, "groups": groups, "pre": pre, "lines": lines, "enable_group": enable}
+
+
+def _leaf(v, t, lowest: bool):
+    """Compare value bits ``v`` with threshold bits ``t`` (1 or 2 bits each, one LUT4 per output):
+    ``[ge]`` for the lowest leaf, else ``[gt, eq]``."""
+    if len(v) == 1:
+        gt, eq, ge = v & ~t, ~(v ^ t), v | ~t
+    else:
+        hi_eq = ~(v[1] ^ t[1])
+        hi_gt = v[1] & ~t[1]
+        gt = hi_gt | (hi_eq & v[0] & ~t[0])
+        eq = hi_eq & ~(v[0] ^ t[0])
+        ge = hi_gt | (hi_eq & (v[0] | ~t[0]))
+    return [ge] if lowest else [gt, eq]
+
+
+def _combine(lo, hi):
+    """Combine the result of lower bits ``lo`` with that of the next higher bits ``hi`` = [gt, eq]
+    (one LUT4 per output): ``[ge]`` if ``lo`` is ``[ge]``, else ``[gt, eq]``."""
+    gt_h, eq_h = hi
+    if len(lo) == 1:
+        return [gt_h | (eq_h & lo[0])]
+    return [gt_h | (eq_h & lo[0]), eq_h & lo[1]]
+
+
 class StreamingEncoder(wiring.Component):
     """Encode features arriving one per ``valid`` into the comparator bits ``x[f] >= T``.
 
     Ports (domain ``sync``):
       * ``valid`` (in, 1) and ``value`` (in, W): the next feature of the current sample (feature 0
-        first). Two ``valid`` pulses must be at least ``MIN_VALID_SPACING`` cycles apart, and the
-        first one as long after ``restart`` (the threshold ROM's word is registered twice after
-        the feature counter moves; a UART byte takes hundreds of cycles).
+        first). Two ``valid`` pulses must be at least ``min_valid_spacing(W)`` cycles apart
+        (``self.min_spacing``; 5 for W = 5..8), and the first one as long after ``restart`` (the
+        feature counter moves when the compare is done, then the threshold ROM's word is
+        registered twice; a UART byte takes hundreds of cycles). ``value`` is read only in the
+        ``valid`` cycle.
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
         It must not coincide with ``valid``, and must be given once after reset (the feature
-        counter itself is not reset, to keep the reset net out of its logic).
+        counter itself is not reset, to keep the reset net out of its logic). Features still in
+        the compare tree are dropped (a sample whose last ``valid`` came less than ``latency``
+        cycles before ``restart`` gets no ``out_valid``).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
       * ``out_bits`` (out, L = ``len(comparators)``): bit i is ``x[f] >= T`` for
         ``comparators[i] = (f, T)``, straight from flip-flops (or a constant for T <= 0 and
-        T >= 2**W); a bit changes only when its feature arrives.
-      * ``out_valid`` (out, 1): high for one cycle, ``STREAM_ENCODER_LATENCY`` cycles after the
-        ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
+        T >= 2**W); a bit changes only when its feature is written.
+      * ``out_valid`` (out, 1): high for one cycle, ``latency = stream_encoder_latency(W)`` cycles
+        after the ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
 
     Structure: the feature counter addresses a ROM whose word f holds feature f's live thresholds
     (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
-    cycle. Stage 1 registers one W-bit
-    compare per slot (replicated so that no copy drives more than ``MAX_FANOUT`` bits) and the
-    decoded chunks of the counter (the first with the strobe). Stage 2 writes the bits of feature
-    f with an enable that is one LUT4 of its decoded lines. No F * W feature buffer exists.
-    Only the strobes (``valid`` delayed, ``out_valid``) are reset.
+    cycle. Per slot, the compare ``value >= threshold`` is a tree (:func:`compare_plan`): a leaf
+    level of 2-bit compares (``gt``/``eq``, ``ge`` for the lowest bits), then pairwise combines,
+    each level registered; the result is replicated so that no copy drives more than
+    ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
+    lines are registered (:func:`line_plan`; the first group with the strobe) and the counter
+    moves on. The write: each encoded bit is a flip-flop whose own LUT4 loads the new compare
+    result when its feature's lines (at most two) are high and keeps its value otherwise; with
+    three line groups, the third is the flip-flop's enable. No F * W feature buffer, no enable
+    LUT per feature. Only the strobes (``valid`` delayed, the first lines, ``out_valid``) reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
@@ -93,7 +234,10 @@ class StreamingEncoder(wiring.Component):
         self.slots, self.constants = slot_table(self.features, self.feature_width, self.comparators)
         self.max_slots = max((len(s) for s in self.slots), default=0)
         self.live_features = sum(1 for s in self.slots if s)
-        self.latency = STREAM_ENCODER_LATENCY
+        self.compare_stages = compare_stages(self.feature_width)
+        self.latency = stream_encoder_latency(self.feature_width)
+        self.min_spacing = min_valid_spacing(self.feature_width)
+        self.lines = line_plan(self.features, self.slots)
         super().__init__({
             "valid": In(1),
             "value": In(self.feature_width),
@@ -107,26 +251,88 @@ class StreamingEncoder(wiring.Component):
         W = self.feature_width
         return [sum(t << (s * W) for s, (t, _) in enumerate(slot)) for slot in self.slots]
 
+    def _compare(self, m: Module, value, thr, s: int, copies: int) -> list:
+        """The registered compare tree of slot ``s``; returns ``copies`` registers of ``value >= thr``."""
+        W = self.feature_width
+        nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS], lowest=lo == 0)
+                 for lo in range(0, W, COMPARE_CHUNK_BITS)]
+        level = 0
+        while len(nodes) > 1:
+            regs = []
+            for i, node in enumerate(nodes):
+                names = ("ge",) if len(node) == 1 else ("gt", "eq")
+                r = [Signal(name=f"cmp{s}_l{level}_{i}_{n}", reset_less=True) for n in names]
+                m.d.sync += [a.eq(b) for a, b in zip(r, node)]
+                regs.append(r)
+            nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
+                     for i in range(0, len(regs), 2)]
+            level += 1
+        outs = []
+        for r in range(copies):
+            c = Signal(name=f"cmp{s}_{r}", reset_less=True, attrs={REPLICA_ATTR: 1})
+            m.d.sync += c.eq(nodes[0][0])
+            outs.append(c)
+        return outs
+
+    def _line_registers(self, m: Module, counter, step) -> list:
+        """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}."""
+        plan = self.lines
+        fields = [counter[lo:lo + w] for lo, w in plan["chunks"]]
+        pre = {}
+        for c, v in plan["pre"]:
+            r = Signal(name=f"feat_pre{c}_{v}", reset_less=True)
+            m.d.sync += r.eq(fields[c] == v)
+            pre[c, v] = r
+        out = []
+        for gi, (group, lines) in enumerate(zip(plan["groups"], plan["lines"])):
+            line_of = {}
+            for key, copies in lines.items():
+                if gi == 0:
+                    expr = (fields[0] == key[0]) & step
+                elif len(group) == 1:
+                    expr = fields[group[0]] == key[0]
+                else:
+                    expr = pre[group[0], key[0]]
+                    for c, v in zip(group[1:], key[1:]):
+                        expr = expr & pre[c, v]
+                tag = "_".join(str(v) for v in key)
+                for n, feats in enumerate(copies):
+                    r = Signal(name=f"feat_line{gi}_{tag}_{n}", reset_less=gi > 0, attrs={REPLICA_ATTR: 1})
+                    m.d.sync += r.eq(expr)
+                    for f in feats:
+                        line_of[f] = r
+            out.append(line_of)
+        return out
+
     def elaborate(self, platform):
         m = Module()
         F, W, S = self.features, self.feature_width, self.max_slots
+        k = self.compare_stages - 1  # cycles from ``valid`` until its compare is in the last level
+
+        # the strobe, delayed alongside the compare tree; restart drops the features in flight
+        strobe = [self.valid]
+        for i in range(k):
+            d = Signal(name=f"enc_strobe{i + 1}")
+            m.d.sync += d.eq(strobe[-1] & ~self.restart)
+            strobe.append(d)
+        step = strobe[-1]  # this feature's compare is complete at the end of this cycle
 
         # Not reset (a reset net feeding the counter's enable logic was a critical path):
         # ``restart`` after reset puts it at feature 0.
-        counter = Signal(range(max(F, 2)), name="feat_counter", reset_less=True)
+        counter = Signal(counter_bits(F), name="feat_counter", reset_less=True)
         last = Signal(name="feat_last", reset_less=True)
         m.d.sync += last.eq(counter == F - 1)
         m.d.comb += self.last.eq(last)
         with m.If(self.restart):
             m.d.sync += counter.eq(0)
-        with m.Elif(self.valid):
+        with m.Elif(step):
             with m.If(last):
                 m.d.sync += counter.eq(0)
             with m.Else():
                 m.d.sync += counter.eq(counter + 1)
 
         done = Signal(name="enc_done")
-        m.d.sync += [done.eq(self.valid & last), self.out_valid.eq(done)]
+        m.d.sync += [done.eq(step & last & ~self.restart), self.out_valid.eq(done)]
 
         bits = [None] * len(self.comparators)
         for i, v in self.constants.items():
@@ -141,39 +347,40 @@ class StreamingEncoder(wiring.Component):
             thr = Signal(S * W, name="thresholds_q", reset_less=True)
             m.d.sync += thr.eq(rd.data)
 
-            # stage 1: per slot, the compare (replicated per MAX_FANOUT users); decoded counter chunks
+            # per slot, the compare tree (its result replicated per MAX_FANOUT users)
             users = [[] for _ in range(S)]
             for slot in self.slots:
                 for s, (_, i) in enumerate(slot):
                     users[s].append(i)
             cmp_of = {}
             for s in range(S):
-                ge = self.value >= thr[s * W:(s + 1) * W]
-                for r in range(0, len(users[s]), MAX_FANOUT):
-                    c = Signal(name=f"cmp{s}_{r // MAX_FANOUT}", reset_less=True)
-                    m.d.sync += c.eq(ge)
-                    for i in users[s][r:r + MAX_FANOUT]:
-                        cmp_of[i] = c
-            lines = []
-            cbits = len(counter)
-            for k, (lo, w) in enumerate(_chunks(cbits)):
-                field = counter[lo:lo + w]
-                dec = Signal(1 << w, name=f"feat_dec{k}", init=0, reset_less=k > 0)
-                m.d.sync += dec.eq(Cat(*(((field == v) & self.valid) if k == 0 else (field == v)
-                                         for v in range(1 << w))))
-                lines.append((lo, w, dec))
+                copies = self._compare(m, self.value, thr[s * W:(s + 1) * W], s,
+                                       -(-len(users[s]) // MAX_FANOUT))
+                for n, i in enumerate(users[s]):
+                    cmp_of[i] = copies[n // MAX_FANOUT]
 
-            # stage 2: write the live bits of the feature whose lines are all high
+            # decoded counter lines, registered as the compare leaves the tree
+            line_of = self._line_registers(m, counter, step)
+            enable = self.lines["enable_group"]
+
+            # write: each live bit's own LUT loads it when its feature's lines are high
             for f, slot in enumerate(self.slots):
                 if not slot:
                     continue
-                we = None
-                for lo, w, dec in lines:
-                    line = dec[(f >> lo) & ((1 << w) - 1)]
-                    we = line if we is None else we & line
                 enc = Signal(len(slot), name=f"enc_f{f}", reset_less=True)
-                with m.If(we):
-                    m.d.sync += enc.eq(Cat(*(cmp_of[i] for _, i in slot)))
+                sel = None
+                for gi, lines in enumerate(line_of):
+                    if gi != enable:
+                        sel = lines[f] if sel is None else sel & lines[f]
+                # ``enc ^ (sel & (new ^ enc))`` rather than a multiplexer: yosys turns a multiplexer
+                # that feeds its own register back into an enable, which costs a LUT per feature
+                new = Cat(*(cmp_of[i] for _, i in slot))
+                write = enc.eq(enc ^ (Cat(*([sel] * len(slot))) & (new ^ enc)))
+                if enable is None:
+                    m.d.sync += write
+                else:
+                    with m.If(line_of[enable][f]):
+                        m.d.sync += write
                 for s, (_, i) in enumerate(slot):
                     bits[i] = enc[s]
         if bits:

@@ -19,7 +19,7 @@ COMMANDS = {
     "predict": ("logicforge.commands.predict", "classify an (n, F) integer .npy array with a netlist"),
     "passes": ("logicforge.commands.passes", "run the netlist optimisation passes and report gate counts"),
     "verilog": ("logicforge.commands.verilog", "generate the pipelined core and board top as Verilog"),
-    "sim": ("logicforge.commands.sim", "check bit-exact parity of the core in Verilator via cocotb"),
+    "sim": ("logicforge.commands.sim", "check bit-exact parity of the core (--top: the whole board top over its UART) in Verilator"),
     "verify": ("logicforge.commands.verify", "prove the generated core equivalent to its netlist (yosys SAT)"),
     "estimate": ("logicforge.commands.estimate", "predict LUT4, FF and logic cells of a design without synthesis"),
     "synth": ("logicforge.commands.synth", "synthesise and place-and-route with yosys/nextpnr"),

@@ -48,6 +48,15 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """Write numpy arrays (and scalars) to an uncompressed ``.npz`` archive, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
 def load_array(path: str | os.PathLike):
     """Load one ``.npy`` array without unpickling; a missing or bad file is a one-line error."""
     import numpy as np

@@ -19,15 +19,15 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from logicforge.fileio import atomic_path
+from logicforge.fileio import write_npz
 from logicforge.sim import stimulus as st
+from logicforge.sim.runner import ENV_OBSERVED, ENV_STIMULUS, read_npz
 
 
 @cocotb.test()
 async def stream_parity(dut):
     """Every sample of the schedule through the core; outputs checked against the reference."""
-    with np.load(os.environ[st.ENV_STIMULUS], allow_pickle=False) as f:
-        stim = {k: f[k] for k in f.files}
+    stim = read_npz(os.environ[ENV_STIMULUS])
     width = int(stim["feature_width"])
     classes = int(stim["classes"])
     score_width = int(stim["score_width"])
@@ -69,9 +69,7 @@ async def stream_parity(dut):
     obs_class[seen_at] = seen_class
     obs_scores = np.zeros((t_len, classes), dtype=np.int64)
     obs_scores[seen_at] = st.unpack_ints(seen_scores, classes, score_width)
-    with atomic_path(os.environ[st.ENV_OBSERVED]) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, out_valid=seen_valid, out_class=obs_class, out_scores=obs_scores)
+    write_npz(os.environ[ENV_OBSERVED], out_valid=seen_valid, out_class=obs_class, out_scores=obs_scores)
 
     result = st.check(stim, {"out_valid": seen_valid, "out_class": obs_class, "out_scores": obs_scores})
     dut._log.info("%s", result["message"])

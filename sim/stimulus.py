@@ -24,10 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Environment variables through which the parity check tells the cocotb test where its files are.
-ENV_STIMULUS = "LOGICFORGE_SIM_STIMULUS"
-ENV_OBSERVED = "LOGICFORGE_SIM_OBSERVED"
-
 #: Random samples at the start of the random block that are interleaved with idle cycles.
 GAPPY_SAMPLES = 256
 
@@ -196,7 +192,7 @@ def check(stim: dict, obs: dict) -> dict:
         s = int(samples[m])
         first_mismatch = {
             "sample": s,
-            "kind": _kind(stim, s),
+            "kind": sample_kind(stim, s),
             "cycle": int(obs_pos[m]),
             "features": np.asarray(stim["features"])[s].tolist(),
             "expected_class": int(exp_class[m]),
@@ -262,7 +258,8 @@ def _best_latency(stim: dict, out_valid: np.ndarray, t0: int, claimed: int) -> i
     return best
 
 
-def _kind(stim: dict, s: int) -> str:
+def sample_kind(stim: dict, s: int) -> str:
+    """What sample ``s`` of a stimulus is, in words: a test-set, random or reset-phase sample."""
     n_test, n_random = int(stim["n_test"]), int(stim["n_random"])
     if s < n_test:
         return f"test-set sample {s}"

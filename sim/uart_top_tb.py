@@ -15,12 +15,15 @@ this module, e.g. tests/test_board_top.py): ``divisor``, ``gap_timeout_cycles``,
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
+from cocotb.simtime import get_sim_time
 from cocotbext.uart import UartSink, UartSource
 
 ENV = "LOGICFORGE_UART_TB"
@@ -30,6 +33,16 @@ CLOCK_NS = 10
 def _load():
     with open(os.environ[ENV]) as fh:
         return json.load(fh)
+
+
+class Reply(NamedTuple):
+    """One byte the host received, with the top's outputs at the moment it was decoded."""
+
+    byte: int
+    leds: int
+    activity: int
+    uart_error: int
+    cycle: int  # clock cycles since time 0 (the sink decodes a byte in the middle of its stop bit)
 
 
 @dataclass
@@ -44,23 +57,39 @@ class Host:
         """Move every byte the sink decodes into ``received``, with the LEDs as they are then."""
         while True:
             byte = (await self.sink.read(1))[0]
-            self.received.append((byte, int(dut.class_leds.value), int(dut.activity.value)))
+            self.received.append(Reply(byte, int(dut.class_leds.value), int(dut.activity.value),
+                                       int(dut.uart_error.value), now()))
 
 
-async def start(dut) -> tuple[dict, Host]:
-    """The stimulus file, then clock, reset, idle line, the UART source and sink, and a running
-    collector."""
-    cfg = _load()
+def now() -> int:
+    """The simulation time in clock cycles."""
+    return int(get_sim_time("ns")) // CLOCK_NS
+
+
+async def open_host(dut, divisor: int, *, quiet: bool = False) -> Host:
+    """Clock, reset, idle line, then the UART source and sink at ``divisor`` clock cycles per bit,
+    and a running collector. ``quiet`` stops cocotbext-uart logging every byte (a line per byte
+    costs more than the simulation of it)."""
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
-    baud = 1e9 / (cfg["divisor"] * CLOCK_NS)
+    baud = 1e9 / (divisor * CLOCK_NS)
     host = Host(UartSource(dut.rx, baud=baud), UartSink(dut.tx, baud=baud), [])
+    assert int(1e9 / baud) == divisor * CLOCK_NS, "the UART bit time is not a whole number of clock cycles"
+    if quiet:
+        for end in (host.source, host.sink):
+            end.log.setLevel(logging.WARNING)
     cocotb.start_soon(host.collect(dut))
-    return cfg, host
+    return host
+
+
+async def start(dut) -> tuple[dict, Host]:
+    """The stimulus file, then :func:`open_host` at its divisor."""
+    cfg = _load()
+    return cfg, await open_host(dut, cfg["divisor"])
 
 
 async def send(host: Host, data) -> None:
@@ -88,7 +117,7 @@ async def request_response(dut):
     for i, (sample, cls) in enumerate(zip(cfg["samples"], cfg["expected"])):
         await send(host, sample)
         await wait_replies(dut, cfg, received, i + 1)
-        byte, leds, act = received[i]
+        byte, leds, act = received[i][:3]
         assert byte == cls, f"sample {i}: reply {byte}, reference class {cls}"
         assert leds == cls & mask, f"sample {i}: class_leds {leds:#x}, expected {cls & mask:#x}"
         assert act != activity, f"sample {i}: activity LED did not toggle"

@@ -15,9 +15,9 @@ import pytest
 from logicforge.boards.top import encode_sample, top_verilog
 from logicforge.netlist import reference
 from logicforge.netlist.generate import random_features, random_netlist
+from logicforge.sim.uart_parity import TOP_PORTS as PORTS
 
 TB_MODULE = "logicforge.sim.uart_top_tb"
-PORTS = ("clk", "rst", "rx", "tx", "class_leds", "activity", "uart_error")
 BAUD = 1_000_000
 CLK_HZ = 8_000_000  # divisor 8
 

@@ -8,6 +8,7 @@
 """
 
 import math
+import os
 
 import pytest
 import torch
@@ -116,3 +117,62 @@ def test_logicnet_takes_the_packed_path_in_gumbel_training_only():
     assert net(x).grad_fn.name() != "GumbelNetFunctionBackward"
     net.eval()
     assert net(x).grad_fn is None or net(x).grad_fn.name() != "GumbelNetFunctionBackward"
+
+
+def _kernel_results(threads: int) -> list[torch.Tensor]:
+    """Every threaded C++ kernel on sizes that split into many parallel tasks, with ``threads`` threads."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(5)
+        in_dim, n, batch = 700, 3000, 200  # 3000 gates x 200 samples: dozens of tasks per kernel
+        x = (torch.rand(in_dim, batch, generator=g) > 0.5).float()
+        ia, ib = torch.randint(0, in_dim, (n,), generator=g), torch.randint(0, in_dim, (n,), generator=g)
+        coef = torch.randn(n, 4, generator=g)
+        grad = torch.randn(n, batch, generator=g)
+        m = cpu_kernel.module()
+        out = [m.forward(x, ia, ib, coef), *m.backward(x, ia, ib, coef, grad, True),
+               *m.backward_bits(m.pack_bits(x), batch, ia, ib, coef, grad, True), m.gumbel_noise(n, 3, 4, True)]
+        logits = torch.randn(n, 16, generator=g)
+        out += [*m.softmax_coef(logits, F.coeff_matrix()), *m.gumbel_coef(logits, out[-1], 2.0, F.coeff_matrix())]
+        net = LogicNet(in_dim, 10, layers=3, width=n, group_size=n // 10, tau=5.0, mode="gumbel", seed=1,
+                       backend="cpp").train()
+        xb = (torch.rand(batch, in_dim, generator=g) > 0.5).float()
+        scores = net(xb, noise_seed=2)
+        scores.square().sum().backward()
+        return out + [scores.detach()] + [layer.logits.grad.clone() for layer in net.layers]
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_kernels_give_the_same_result_on_one_and_on_two_threads():
+    """The kernels split work by output row (or input row for gradients), so every sum is taken in the
+    same order on any number of threads: the results are bit-identical. The threaded results also
+    match the plain PyTorch layer."""
+    one, two = _kernel_results(1), _kernel_results(2)
+    for a, b in zip(one, two):
+        assert torch.equal(a, b)
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(700, 200, generator=g) > 0.5).float()
+    ia, ib = torch.randint(0, 700, (3000,), generator=g), torch.randint(0, 700, (3000,), generator=g)
+    coef = torch.randn(3000, 4, generator=g)
+    grad = torch.randn(3000, 200, generator=g)
+    torch.testing.assert_close(two[0], F.forward_torch(x, ia, ib, coef))
+    ref_gx, ref_gc = F.backward_torch(x, ia, ib, coef, grad)
+    for got_gx, got_gc in ((two[1], two[2]), (two[3], two[4])):
+        torch.testing.assert_close(got_gx, ref_gx, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got_gc, ref_gc, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 CPU cores")
+def test_kernels_run_on_torch_threads():
+    """at::parallel_for in the extension runs on as many threads as torch.set_num_threads allows (it
+    silently ran on one while the extension was built without OpenMP)."""
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert cpu_kernel.module().parallel_threads(64) == 2
+        torch.set_num_threads(1)
+        assert cpu_kernel.module().parallel_threads(64) == 1
+    finally:
+        torch.set_num_threads(old)

@@ -18,6 +18,7 @@ from hypothesis import strategies as hs  # noqa: E402
 from logicforge.boards.top import top_verilog  # noqa: E402
 from logicforge.netlist import reference  # noqa: E402
 from logicforge.netlist.generate import random_netlist  # noqa: E402
+from logicforge.sim.uart_parity import TOP_PORTS  # noqa: E402
 
 BAUD, CLK_HZ, GAP = 1_000_000, 8_000_000, 400  # divisor 8
 EXAMPLES = 40 if os.environ.get("LOGICFORGE_FUZZ_PROFILE") == "long" else 3
@@ -81,6 +82,6 @@ def test_fuzz_uart_stream(top, data):
     (work / "fuzz.json").write_text(json.dumps(cfg))
     result = run_cocotb([work / "uart_top.v"], "uart_top", "logicforge.sim.uart_fuzz_tb", work,
                         {"LOGICFORGE_UART_FUZZ": str(work / "fuzz.json")}, public_all=False,
-                        public_ports=("clk", "rst", "rx", "tx", "class_leds", "activity", "uart_error"), check=False)
+                        public_ports=TOP_PORTS, check=False)
     assert result.tests == 1
     assert result.failures == 0, f"{result.messages}; events {events}"

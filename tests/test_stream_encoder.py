@@ -14,9 +14,12 @@ pytest.importorskip("amaranth", reason="amaranth is needed to build the encoder"
 from amaranth.hdl import ClockDomain, Module  # noqa: E402
 from amaranth.sim import Simulator  # noqa: E402
 
+from logicforge.errors import LogicforgeError  # noqa: E402
 from logicforge.hdl import pipeline  # noqa: E402
 from logicforge.hdl.core import LogicNetCore  # noqa: E402
-from logicforge.hdl.stream import MIN_VALID_SPACING, STREAM_ENCODER_LATENCY, StreamingEncoder  # noqa: E402
+from logicforge.hdl.stream import (MAX_FANOUT, StreamingEncoder, compare_costs, compare_plan,  # noqa: E402
+                                   compare_stages, line_plan, min_valid_spacing, slot_table,
+                                   stream_encoder_latency)
 
 
 def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,)):
@@ -36,26 +39,39 @@ def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,))
     return [comps[i] for i in order]
 
 
-def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
-    """Feed samples feature by feature with random gaps (>= 2 cycles); return out_bits at every
-    out_valid. ``restart_after=(sample, k)``: after k features of that sample, restart and send it
-    again from feature 0."""
+def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None, drop_after_last=None,
+                tight=False):
+    """Feed samples feature by feature with random gaps of at least ``enc.min_spacing`` cycles
+    (exactly that with ``tight``); return (out_bits, cycles since the sample's last ``valid``) at
+    every out_valid. ``restart_after=(sample, k)``: after k features of that sample, restart and
+    send it again from feature 0. ``drop_after_last=(sample, d)``: restart ``d`` cycles after that
+    sample's last ``valid`` (it is dropped when ``d < enc.latency``)."""
     got = []
+    spacing = enc.min_spacing
     top = Module()
     top.domains.sync = ClockDomain("sync")
     top.submodules.enc = enc
 
     async def bench(ctx):
+        state = {"cycle": 0, "last": None}
+
         async def tick(n=1):
             for _ in range(n):
                 if ctx.get(enc.out_valid):
-                    got.append(ctx.get(enc.out_bits))
+                    got.append((ctx.get(enc.out_bits), state["cycle"] - state["last"]))
                 await ctx.tick()
+                state["cycle"] += 1
 
-        ctx.set(enc.restart, 1)  # once after reset
-        await tick()
-        ctx.set(enc.restart, 0)
-        await tick(MIN_VALID_SPACING)
+        def gap():
+            return spacing - 1 if tight else int(rng.integers(spacing - 1, spacing + 2))
+
+        async def restart():
+            ctx.set(enc.restart, 1)
+            await tick()
+            ctx.set(enc.restart, 0)
+            await tick(spacing - 1)
+
+        await restart()  # once after reset
         for si, row in enumerate(samples):
             if restart_after is not None and restart_after[0] == si:
                 for v in row[:restart_after[1]]:
@@ -63,19 +79,22 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
                     ctx.set(enc.valid, 1)
                     await tick()
                     ctx.set(enc.valid, 0)
-                    await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
-                ctx.set(enc.restart, 1)
-                await tick()
-                ctx.set(enc.restart, 0)
-                await tick(MIN_VALID_SPACING - 1)
-            for v in row:
+                    await tick(gap())
+                await restart()
+            for f, v in enumerate(row):
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
+                if f == len(row) - 1:
+                    state["last"] = state["cycle"]
                 await tick()
                 ctx.set(enc.valid, 0)
-                ctx.set(enc.value, int(rng.integers(0, 1 << enc.feature_width)))  # noise between features
-                await tick(int(rng.integers(MIN_VALID_SPACING - 1, MIN_VALID_SPACING + 2)))
-        await tick(STREAM_ENCODER_LATENCY + 3)
+                if drop_after_last is not None and drop_after_last[0] == si and f == len(row) - 1:
+                    await tick(drop_after_last[1] - 1)
+                    await restart()
+                    continue
+                ctx.set(enc.value, int(rng.integers(0, 1 << enc.feature_width)))  # read only at valid
+                await tick(gap())
+        await tick(enc.latency + 3)
 
     sim = Simulator(top)
     sim.add_clock(1e-6, domain="sync")
@@ -84,21 +103,56 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None):
     return got
 
 
-@pytest.mark.parametrize("width", [1, 3, 5, 8, 10])
-def test_streaming_encoder_matches_reference_encoding(width):
-    rng = np.random.default_rng(width)
-    F = 7
-    comps = _comparators(rng, F, width, every_threshold_feature=0 if width <= 5 else 3, empty=(1, 5))
-    enc = StreamingEncoder(F, width, comps)
-    assert enc.live_features == F - 2
-    x = rng.integers(0, 1 << width, size=(12, F))
-    x[0] = 0
-    x[1] = (1 << width) - 1
-    got = run_encoder(enc, x, rng, restart_after=(3, 4))
+def _check(enc, comps, x, got):
     assert len(got) == len(x), "one out_valid per sample"
-    for row, bits in zip(x, got):
+    for row, (bits, lat) in zip(x, got):
+        assert lat == enc.latency
         expect = [int(row[f] >= t) for f, t in comps]
         assert [(bits >> i) & 1 for i in range(len(comps))] == expect
+
+
+def test_structure_constants_follow_the_width():
+    assert [compare_stages(w) for w in (1, 2, 3, 4, 5, 8, 9, 10, 16)] == [1, 1, 2, 2, 3, 3, 4, 4, 4]
+    for w in range(1, 17):
+        assert stream_encoder_latency(w) == compare_stages(w) + 1
+        assert min_valid_spacing(w) == compare_stages(w) + 2
+        levels = compare_plan(w)
+        assert len(levels) == compare_stages(w) and levels[-1] == [1]
+        luts, ffs = compare_costs(w)
+        assert ffs >= luts >= 0
+    assert compare_costs(5) == (6, 8)  # leaves ge, gt/eq, gt/eq (5 LUT4s); then ge and a carried gt/eq
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 10])
+def test_streaming_encoder_matches_reference_encoding(width):
+    """Every threshold of a feature (constants at both ends), random thresholds elsewhere, two
+    features with no live bits; for W <= 8 the all-threshold feature takes every value."""
+    rng = np.random.default_rng(width)
+    F = 7
+    every = 0 if width <= 5 else 3
+    comps = _comparators(rng, F, width, every_threshold_feature=every, empty=(1, 5))
+    enc = StreamingEncoder(F, width, comps)
+    assert enc.live_features == F - 2
+    n = max(12, 1 << width) if width <= 8 else 12
+    x = rng.integers(0, 1 << width, size=(n, F))
+    if width <= 8:
+        x[:, every] = rng.permutation(n) % (1 << width)
+    x[0] = 0
+    x[1] = (1 << width) - 1
+    _check(enc, comps, x, run_encoder(enc, x, rng, restart_after=(3, 4)))
+
+
+@pytest.mark.parametrize("width", [3, 8])
+def test_streaming_encoder_at_the_minimum_spacing_and_dropping_on_restart(width):
+    rng = np.random.default_rng(40 + width)
+    F = 9
+    comps = _comparators(rng, F, width, every_threshold_feature=2, empty=(0, 8))
+    enc = StreamingEncoder(F, width, comps)
+    x = rng.integers(0, 1 << width, size=(6, F))
+    _check(enc, comps, x, run_encoder(enc, x, rng, tight=True))
+    # a restart one cycle after a sample's last valid drops that sample; the next ones are whole
+    got = run_encoder(enc, x, rng, drop_after_last=(2, 1), tight=True)
+    _check(enc, comps, np.delete(x, 2, axis=0), got)
 
 
 def test_streaming_encoder_single_feature_and_no_comparators():
@@ -106,9 +160,40 @@ def test_streaming_encoder_single_feature_and_no_comparators():
     enc = StreamingEncoder(1, 4, [(0, 3), (0, 9)])
     x = rng.integers(0, 16, size=(6, 1))
     got = run_encoder(enc, x, rng)
-    assert got == [int(r[0] >= 3) | (int(r[0] >= 9) << 1) for r in x]
+    assert [b for b, _ in got] == [int(r[0] >= 3) | (int(r[0] >= 9) << 1) for r in x]
     empty = StreamingEncoder(3, 4, [])
     assert len(run_encoder(empty, rng.integers(0, 16, size=(4, 3)), rng)) == 4
+
+
+def test_line_plan_covers_every_live_feature_within_the_fanout():
+    rng = np.random.default_rng(3)
+    for features in (1, 5, 64, 784, 3000, 70000):
+        live = sorted(set(rng.integers(0, features, size=min(features, 900)).tolist()))
+        comps = [(f, int(t)) for f in live for t in range(1, int(rng.integers(2, 6)))]
+        slots, _ = slot_table(features, 8, comps)
+        plan = line_plan(features, slots)
+        assert 1 <= len(plan["groups"]) <= 3
+        assert (plan["enable_group"] is None) == (len(plan["groups"]) < 3)
+        for lines in plan["lines"]:
+            covered = sorted(f for copies in lines.values() for feats in copies for f in feats)
+            assert covered == live
+            for copies in lines.values():
+                for feats in copies:
+                    assert sum(len(slots[f]) for f in feats) <= max(MAX_FANOUT, max(len(slots[f]) for f in feats))
+    with pytest.raises(LogicforgeError, match="features"):
+        line_plan(1 << 36, [[]])
+
+
+def test_streaming_encoder_with_many_features_uses_product_lines():
+    """Past 2048 features the counter's upper chunks are decoded in two stages (product lines)."""
+    rng = np.random.default_rng(9)
+    F = 4100
+    live = [0, 7, 8, 300, 2047, 2048, 2049, 4095, 4099]
+    comps = [(f, int(t)) for f in live for t in sorted(rng.choice(np.arange(1, 8), size=2, replace=False))]
+    enc = StreamingEncoder(F, 3, comps)
+    assert enc.lines["pre"], "expected product lines"
+    x = rng.integers(0, 8, size=(2, F))
+    _check(enc, comps, x, run_encoder(enc, x, rng, tight=True))
 
 
 def test_streaming_encoder_to_pre_encoded_core_matches_reference():
@@ -141,14 +226,14 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
         ctx.set(enc.restart, 1)  # once after reset
         await tick()
         ctx.set(enc.restart, 0)
-        await tick(MIN_VALID_SPACING)
+        await tick(enc.min_spacing)
         for row in x:
             for v in row:
                 ctx.set(enc.value, int(v))
                 ctx.set(enc.valid, 1)
                 await tick()
                 ctx.set(enc.valid, 0)
-                await tick(MIN_VALID_SPACING - 1)
+                await tick(enc.min_spacing - 1)
         await tick(enc.latency + core.latency + 4)
 
     sim = Simulator(top)

@@ -18,8 +18,9 @@ What one measurement is (``measure(spec)``, run in a fresh subprocess so that it
     ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`` so that freed tensors leave the resident set
     at once. With glibc's default (adaptive) threshold, freed blocks stay resident for reuse, and the
     number measures the allocator more than the tensors; that figure, from the timing run, is kept as
-    ``peak_mem_mb_default_allocator``. (For the same reason the C++ backend's own allocator tuning,
-    ``cpu_kernel.keep_freed_memory``, stands aside in the memory run.)
+    ``peak_mem_mb_default_allocator``. (For the same reason the trainer's allocator tuning,
+    ``cpu_kernel.keep_freed_memory``, which every CPU timing run applies to every implementation alike,
+    stands aside in the memory run.)
 
 Implementations (``impl``): ``naive`` is ``train.naive.NaiveLogicNet`` (batch-major, all 16 relaxed gates
 per sample and gate); ``cpp``, ``torch`` and ``triton`` are ``train.model.LogicNet`` with that backend.
@@ -168,9 +169,11 @@ def measure(spec: dict) -> dict:
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(batch, in_bits, generator=g) > 0.5).float().to(device)
     y = torch.randint(0, classes, (batch,), generator=g).to(device)
-    if impl == "cpp":
-        from logicforge.train import cpu_kernel
+    from logicforge.train import cpu_kernel
 
+    if device.type == "cpu":
+        cpu_kernel.keep_freed_memory()  # the trainer's allocator setting, for every implementation alike
+    if impl == "cpp":
         cpu_kernel.module()  # compile/load outside the timing
 
     _sync(device)

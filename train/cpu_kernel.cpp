@@ -3,6 +3,8 @@
 // Threads come from PyTorch's own pool (at::parallel_for), so torch.set_num_threads governs them and
 // no second OpenMP runtime competes with PyTorch's.
 #include <torch/extension.h>
+
+#include <atomic>
 #include <ATen/Parallel.h>
 #include <algorithm>
 #include <cmath>
@@ -856,7 +858,16 @@ std::vector<torch::Tensor> net_backward_bits(std::vector<torch::Tensor> bits, st
   return gcoef;
 }
 
+// How many threads one at::parallel_for over `n` single-item tasks really ran on (a build check: without
+// OpenMP at compile time, at::parallel_for runs serially whatever torch.set_num_threads says).
+int64_t parallel_threads(int64_t n) {
+  std::atomic<uint64_t> seen{0};
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) { seen |= uint64_t{1} << (at::get_thread_num() & 63); });
+  return __builtin_popcountll(seen.load());
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("parallel_threads", &parallel_threads, "threads used by one at::parallel_for (build check)");
   m.def("forward", &forward, "logic layer forward");
   m.def("backward", &backward, "logic layer backward: (grad_x, grad_coef)");
   m.def("pack_bits", &pack_bits, "pack 0/1 float rows into bytes");

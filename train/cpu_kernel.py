@@ -45,7 +45,11 @@ from logicforge.fileio import private_name
 
 SOURCE = Path(__file__).with_name("cpu_kernel.cpp")
 NAME = "logicforge_cpu_kernel"
-CFLAGS = ("-O3", "-march=native", "-fopenmp-simd")
+#: -fopenmp makes at::parallel_for (an OpenMP pragma in PyTorch's headers) run on torch's threads; without
+#: it the kernels ran on one thread whatever torch.set_num_threads said. The extension links libgomp.so.1,
+#: which resolves to the copy torch has already loaded, so there is one OpenMP runtime in the process.
+CFLAGS = ("-O3", "-march=native", "-fopenmp")
+LDFLAGS = ("-fopenmp",)
 DEFAULT_WAIT_SECONDS = 900.0
 
 
@@ -54,7 +58,9 @@ def note(message: str) -> None:
 
 
 def keep_freed_memory() -> None:
-    """Ask glibc to serve the kernel's multi-megabyte buffers from the heap and keep them after free.
+    """Ask glibc to serve a training step's multi-megabyte buffers from the heap and keep them after free.
+
+    Called by the trainer on the CPU (every backend) and by every CPU timing run of ``make bench``.
 
     By default each large tensor is a fresh mmap, so every training step page-faults (and zeroes) all
     of its activations again; with a 32 MB mmap threshold and a 1 GB trim threshold the buffers are
@@ -98,7 +104,7 @@ def key() -> str:
     import torch
 
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), repr(CFLAGS).encode(), torch.__version__.encode(),
+    for part in (SOURCE.read_bytes(), repr((CFLAGS, LDFLAGS)).encode(), torch.__version__.encode(),
                  str(sysconfig.get_config_var("EXT_SUFFIX")).encode(), sys.version.encode(),
                  platform.machine().encode(), _cpu_identity().encode()):
         h.update(part + b"\0")
@@ -215,6 +221,7 @@ def _build(path: Path):
          f"about a minute)")
     try:
         mod = cpp_extension.load(name=NAME, sources=[str(SOURCE)], extra_cflags=list(CFLAGS),
+                                 extra_ldflags=list(LDFLAGS),
                                  build_directory=str(tmp), verbose=False)
         built = Path(mod.__file__)
         os.replace(built, path)

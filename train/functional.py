@@ -312,18 +312,25 @@ def unpack_bits(p: torch.Tensor, n: int, dtype=torch.float32) -> torch.Tensor:
 # -- reference implementation (plain PyTorch) --------------------------------------------------
 
 def forward_torch(x, ia, ib, coef):
+    """y = c0 + c1*a + b*(c2 + c3*a) with a = x[ia], b = x[ib]: three fused multiply-adds over [N, B],
+    out of place (``hessian`` differentiates it twice)."""
     a, b = x[ia], x[ib]
-    c0, c1, c2, c3 = coef.unbind(dim=1)
-    return c0[:, None] + c1[:, None] * a + c2[:, None] * b + c3[:, None] * (a * b)
+    c0, c1, c2, c3 = (c[:, None] for c in coef.unbind(dim=1))
+    return torch.addcmul(torch.addcmul(c0, c1, a), b, torch.addcmul(c2, c3, a))
 
 
-def backward_torch(x, ia, ib, coef, g):
+def backward_torch(x, ia, ib, coef, g, *, need_gx: bool = True):
+    """(gx, gcoef) of ``forward_torch`` for the upstream gradient ``g`` [N, B]; gx is None unless
+    ``need_gx``. Not differentiable itself (it reuses its temporaries in place)."""
     a, b = x[ia], x[ib]
-    _, c1, c2, c3 = coef.unbind(dim=1)
-    gcoef = torch.stack([g.sum(1), (g * a).sum(1), (g * b).sum(1), (g * a * b).sum(1)], dim=1)
+    _, c1, c2, c3 = (c[:, None] for c in coef.unbind(dim=1))
+    ga, gb = g * a, g * b
+    gcoef = torch.stack([g.sum(1), ga.sum(1), gb.sum(1), (ga * b).sum(1)], dim=1)
+    if not need_gx:
+        return None, gcoef
     gx = torch.zeros_like(x)
-    gx.index_add_(0, ia, g * (c1[:, None] + c3[:, None] * b))
-    gx.index_add_(0, ib, g * (c2[:, None] + c3[:, None] * a))
+    gx.index_add_(0, ia, gb.mul_(c3).addcmul_(g, c1))  # g * (c1 + c3*b)
+    gx.index_add_(0, ib, ga.mul_(c3).addcmul_(g, c2))  # g * (c2 + c3*a)
     return gx, gcoef
 
 
@@ -353,6 +360,9 @@ class LogicLayerFunction(torch.autograd.Function):
             from logicforge.train import cpu_kernel
 
             gx, gcoef = cpu_kernel.backward(x, ia, ib, coef, g.contiguous(), need_gx=ctx.needs_input_grad[0])
+            return gx, None, None, gcoef, None, None
+        if ctx.backend == "torch":
+            gx, gcoef = backward_torch(x, ia, ib, coef, g.contiguous(), need_gx=ctx.needs_input_grad[0])
             return gx, None, None, gcoef, None, None
         _, bwd = _kernels(ctx.backend)
         gx, gcoef = bwd(x, ia, ib, coef, g.contiguous())

@@ -20,6 +20,7 @@ import torch
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, write_json, write_text
 from logicforge.netlist import analysis, reference
+from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
 from logicforge.train import functional as F
 from logicforge.train.connections import local_pairs
@@ -64,6 +65,8 @@ class Trainer:
         self.estimator = estimator
         self.device = self._device()
         self._set_threads()
+        if self.device.type == "cpu":
+            cpu_kernel.keep_freed_memory()  # reuse the step's large buffers, whatever the backend
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_dir"])
         self.x_val = self.y_val = None
         if cfg.get("val_fraction"):  # thresholds and training see only what is left
