@@ -28,6 +28,7 @@ class Key:
     help: str
     minimum: float | None = None
     nullable: bool = False
+    below: float | None = None  # exclusive upper bound
 
 
 DATASETS = ("digits", "breast_cancer", "fashion_mnist", "mnist", "cifar10")
@@ -68,6 +69,12 @@ SCHEMA: dict[str, Key] = {
     "device": Key("auto", ("auto", "cpu", "cuda"), "where to train: auto picks CUDA when available"),
     "threads": Key(None, int, "CPU threads; null: 1 for small networks (width*batch_size < 1M), else PyTorch's default", minimum=1, nullable=True),
     "backend": Key("auto", ("auto", "torch", "cpp", "triton"), "logic-layer kernel: auto picks Triton on CUDA, the C++ kernel on CPU"),
+    "val_fraction": Key(0.0, float, "fraction of each class of the training split held out as a validation set "
+                        "(fixed split, the same for every seed); its discrete accuracy is logged every epoch. "
+                        "0: train on the whole training split", minimum=0.0, below=1.0),
+    "wire_penalty": Key(0.0, float, "weight of a loss term on the probability of two-input gates (mean over all "
+                        "neurons): pushes gates that matter little toward wires and constants, which the netlist "
+                        "passes remove (fewer LUTs and live input bits)", minimum=0.0),
     "hardware.board": Key(None, str, "board whose cost model estimates the netlist every epoch (e.g. icebreaker); null: no estimate", nullable=True),
     "hardware.max_lcs": Key(None, int, "logic-cell budget on hardware.board: training fails, printing the best estimate, when the final netlist exceeds it", minimum=1, nullable=True),
 }
@@ -126,6 +133,8 @@ def check_value(key: str, value, source: str):
         return list(value)
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{source}: {key}: {value!r} is below the minimum {spec.minimum}")
+    if spec.below is not None and not value < spec.below:  # NaN too
+        raise ConfigError(f"{source}: {key}: {value!r} must be below {spec.below}")
     return value
 
 

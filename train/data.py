@@ -90,6 +90,35 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, downlo
     raise DatasetError(f"unknown dataset {name!r}")
 
 
+VAL_SEED = 271828  # the fixed validation split (config key val_fraction), independent of the training seed
+
+
+def hold_out(ds: Dataset, fraction: float) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Carve a validation set out of ``ds``'s training split: ``round(fraction * n_c)`` samples of each
+    class c (at least one, and at least one left to train on), chosen with the fixed ``VAL_SEED``.
+
+    Returns the dataset with the remaining training samples (the test split untouched) and
+    ``(x_val, y_val)``. Hyper-parameters are chosen on the validation set, never on the test set.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"val_fraction {fraction!r}: must be between 0 and 1")
+    rng = np.random.default_rng(VAL_SEED)
+    val = []
+    for c in np.unique(ds.y_train):
+        idx = np.flatnonzero(ds.y_train == c)
+        if len(idx) < 2:
+            raise DatasetError(f"{ds.name}: class {c} has {len(idx)} training sample(s); cannot hold out a "
+                               "validation share of it")
+        k = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
+        val.append(rng.permutation(idx)[:k])
+    val_idx = np.sort(np.concatenate(val))
+    keep = np.ones(len(ds.y_train), dtype=bool)
+    keep[val_idx] = False
+    rest = Dataset(ds.name, ds.x_train[keep], ds.y_train[keep], ds.x_test, ds.y_test, ds.class_names,
+                   ds.feature_width)
+    return rest, ds.x_train[val_idx], ds.y_train[val_idx]
+
+
 # -- bundled with scikit-learn -----------------------------------------------------------------
 
 def _sklearn(name: str) -> Dataset:

@@ -27,6 +27,8 @@ def write_all(history: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [h["test_acc_train_mode"] for h in history], label="train mode")
     ax.plot(epochs, [h["test_acc_discrete"] for h in history], label="discrete (netlist)")
+    if history and history[-1].get("val_acc_discrete") is not None:
+        ax.plot(epochs, [h["val_acc_discrete"] for h in history], label="validation, discrete")
     ax.set(xlabel="epoch", ylabel="test accuracy", title="Accuracy")
     ax.legend(), ax.grid(alpha=0.3)
     save(fig, "accuracy.png")

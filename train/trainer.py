@@ -68,6 +68,9 @@ class Trainer:
         if self.device.type == "cpu":
             cpu_kernel.keep_freed_memory()  # reuse the step's large buffers, whatever the backend
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_dir"])
+        self.x_val = self.y_val = None
+        if cfg.get("val_fraction"):  # thresholds and training see only what is left
+            ds, self.x_val, self.y_val = datasets.hold_out(ds, cfg["val_fraction"])
         self.dataset = ds
         self.thresholds = fit_thresholds(ds.x_train, cfg["encoding"]["thresholds"], cfg["encoding"]["method"])
         if not any(self.thresholds):
@@ -158,6 +161,9 @@ class Trainer:
         mine = dict(self.cfg)
         for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
             saved.pop(key, None), mine.pop(key, None)
+        for key in ("val_fraction", "wire_penalty"):  # checkpoints from before these keys: their default
+            if key not in saved and mine.get(key) == 0.0:
+                mine.pop(key)
         if saved != mine:
             diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
@@ -217,6 +223,8 @@ class Trainer:
             # sum over this rank's samples / global batch, times world: DDP's gradient mean then
             # equals the gradient of the mean loss over the whole global batch.
             loss = torch.nn.functional.cross_entropy(scores, y, reduction="sum") * (self.world / global_n)
+            if self.cfg.get("wire_penalty"):
+                loss = loss + self.cfg["wire_penalty"] * self.two_input_probability()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg["lr_schedule"] != "constant":
@@ -241,6 +249,19 @@ class Trainer:
             total = float(t.item())
         return total / max(1, count)
 
+    def two_input_probability(self) -> torch.Tensor:
+        """Mean over all neurons of softmax(logits) on the gates that read both inputs: the
+        ``wire_penalty`` term. Wires, inversions and constants (FALSE, A, B, NOT A, NOT B, TRUE) are
+        what the netlist passes remove."""
+        mask = getattr(self, "_two_input_mask", None)
+        if mask is None:
+            from logicforge.netlist import gates
+
+            mask = torch.tensor(gates.READS_A & gates.READS_B, dtype=torch.float32, device=self.device)
+            self._two_input_mask = mask
+        total = sum((torch.softmax(layer.logits, dim=-1) @ mask).sum() for layer in self.model.layers)
+        return total / sum(layer.out_dim for layer in self.model.layers)
+
     @torch.no_grad()
     def train_mode_accuracy(self) -> float:
         """Test accuracy of the network as trained: sampled gates (gumbel) or relaxed gates (softmax)."""
@@ -263,11 +284,12 @@ class Trainer:
 
         net = self.netlist()
         discrete = reference.accuracy(net, self.dataset.x_test, self.dataset.y_test)
+        val = None if self.x_val is None else reference.accuracy(net, self.x_val, self.y_val)
         train_mode = self.train_mode_accuracy()
         use = utilisation([layer.logits for layer in self.model.layers], net)
         return {
             "epoch": self.epoch, "step": self.step, "loss": loss,
-            "test_acc_train_mode": train_mode, "test_acc_discrete": discrete,
+            "test_acc_train_mode": train_mode, "test_acc_discrete": discrete, "val_acc_discrete": val,
             "discretization_gap": train_mode - discrete,
             "unused_gate_fraction": use["unused_fraction"],
             "constant_gate_fraction": use["constant_fraction"],
@@ -320,8 +342,9 @@ class Trainer:
                 write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
                 if self.progress:
                     est = f"  est {m['estimate']['lcs']} LCs" if m.get("estimate") else ""
+                    val = "" if m["val_acc_discrete"] is None else f"  val {m['val_acc_discrete']:.4f}"
                     print(f"epoch {m['epoch']:4d}  loss {loss:.4f}  train-mode {m['test_acc_train_mode']:.4f}  "
-                          f"discrete {m['test_acc_discrete']:.4f}  gap {m['discretization_gap']:+.4f}  "
+                          f"discrete {m['test_acc_discrete']:.4f}{val}  gap {m['discretization_gap']:+.4f}  "
                           f"unused {m['unused_gate_fraction']:.3f}{est}  {seconds:.2f}s", flush=True)
         return self.finish() if self.rank == 0 else {}
 
@@ -337,6 +360,8 @@ class Trainer:
             "test_acc_discrete": last["test_acc_discrete"],
             "test_acc_train_mode": last["test_acc_train_mode"],
             "discretization_gap": last["discretization_gap"],
+            "val_acc_discrete": last.get("val_acc_discrete"),
+            "val_samples": 0 if self.y_val is None else len(self.y_val),
             "unused_gate_fraction": last["unused_gate_fraction"],
             "gates": net.num_gates, "layers": len(net.layers), "encoded_inputs": net.num_inputs,
             "epochs": self.epoch, "steps": self.step, "train_seconds": round(self.train_seconds, 3),
