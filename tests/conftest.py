@@ -20,3 +20,19 @@ try:
     settings.load_profile(os.environ.get("LOGICFORGE_FUZZ_PROFILE", "ci"))
 except ImportError:  # hypothesis is a dev extra; the fuzz tests skip without it
     pass
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    """A small random netlist (4 features of width 6, layers 24/16, 4 classes of 3) for the board tests."""
+    from logicforge.netlist.generate import random_netlist
+
+    return random_netlist(np.random.default_rng(7), features=4, feature_width=6, thresholds_per_feature=3,
+                          layer_widths=(24, 16), classes=4, group_size=3)
+
+
+@pytest.fixture
+def small_net_file(tmp_path, small_net):
+    path = tmp_path / "small.json"
+    small_net.save(path)
+    return path

@@ -18,19 +18,6 @@ from logicforge.errors import LogicforgeError
 from logicforge.netlist.generate import random_netlist
 
 
-@pytest.fixture(scope="module")
-def small_net():
-    return random_netlist(np.random.default_rng(7), features=4, feature_width=6, thresholds_per_feature=3,
-                          layer_widths=(24, 16), classes=4, group_size=3)
-
-
-@pytest.fixture
-def small_net_file(tmp_path, small_net):
-    path = tmp_path / "small.json"
-    small_net.save(path)
-    return path
-
-
 # -- registry and command errors -------------------------------------------------------------------
 
 def test_registry_knows_generic_and_icebreaker():

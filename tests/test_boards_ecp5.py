@@ -28,19 +28,6 @@ from logicforge.netlist.generate import random_netlist
 BOARD = "ulx3s-85f"
 
 
-@pytest.fixture(scope="module")
-def small_net():
-    return random_netlist(np.random.default_rng(11), features=4, feature_width=6, thresholds_per_feature=3,
-                          layer_widths=(24, 16), classes=4, group_size=3)
-
-
-@pytest.fixture
-def small_net_file(tmp_path, small_net):
-    path = tmp_path / "small.json"
-    small_net.save(path)
-    return path
-
-
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
