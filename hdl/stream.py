@@ -123,25 +123,23 @@ def slot_table(features: int, feature_width: int, comparators):
 def line_plan(features: int, slots) -> dict:
     """The write stage's decoded feature-counter lines.
 
-    The counter's chunks form at most three groups: the first chunk (its lines carry the strobe),
-    and the other chunks alone or, past 11 counter bits, in two groups whose lines are registered
-    ANDs of per-chunk lines (``pre``) registered a cycle earlier. A line exists only for a value
-    that live features use, in copies of at most ``MAX_FANOUT`` encoded-bit loads.
+    The counter's chunks form at most two groups: the first chunk (its lines carry the strobe) and
+    all the other chunks. A line of the second group is that group's value decoded directly (one
+    chunk) or, with two to four chunks, a registered AND of per-chunk lines (``pre``) registered a
+    cycle earlier. A line exists only for a value that live features use, in copies of at most
+    ``MAX_FANOUT`` encoded-bit loads. Two groups keep every encoded bit's write in its own LUT4 (its
+    value, the new compare result, two lines) with no flip-flop clock enable: an iCE40 logic block's
+    eight cells share one enable, and the 45 enable nets of a third line group (978 flip-flops)
+    made the Fashion-MNIST top unplaceable (docs/hardware.md).
 
-    Returns ``chunks``, ``groups`` (lists of chunk indices), ``pre`` (sorted (chunk, value) pairs),
-    ``lines`` (per group: {key tuple: [features of copy 0, of copy 1, ...]}) and ``enable_group``
-    (the group whose line is the flip-flops' enable when there are three groups: the one with the
-    fewest lines; None otherwise).
+    Returns ``chunks``, ``groups`` (lists of chunk indices), ``pre`` (sorted (chunk, value) pairs)
+    and ``lines`` (per group: {key tuple: [features of copy 0, of copy 1, ...]}).
     """
     chunks = _chunks(counter_bits(features))
     rest = list(range(1, len(chunks)))
-    if len(rest) <= 2:
-        groups = [[0]] + [[c] for c in rest]
-    else:
-        half = (len(rest) + 1) // 2
-        groups = [[0], rest[:half], rest[half:]]
-    if any(len(g) > 4 for g in groups):
-        raise LogicforgeError(f"the streaming encoder takes up to 2**35 features, got {features}")
+    groups = [[0]] + ([rest] if rest else [])
+    if len(rest) > 4:
+        raise LogicforgeError(f"the streaming encoder takes up to 2**19 features, got {features}")
 
     def value(c: int, f: int) -> int:
         lo, w = chunks[c]
@@ -163,10 +161,7 @@ def line_plan(features: int, slots) -> dict:
             copies[-1].append(f)
             loads[key] += n
         lines.append(by_key)
-    enable = None
-    if len(groups) == 3:
-        enable = min(range(3), key=lambda i: (len(lines[i]), i))
-    return {"chunks": chunks, "groups": groups, "pre": pre, "lines": lines, "enable_group": enable}
+    return {"chunks": chunks, "groups": groups, "pre": pre, "lines": lines}
 
 
 def _leaf(v, t, lowest: bool):
@@ -222,9 +217,9 @@ class StreamingEncoder(wiring.Component):
     ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
     lines are registered (:func:`line_plan`; the first group with the strobe) and the counter
     moves on. The write: each encoded bit is a flip-flop whose own LUT4 loads the new compare
-    result when its feature's lines (at most two) are high and keeps its value otherwise; with
-    three line groups, the third is the flip-flop's enable. No F * W feature buffer, no enable
-    LUT per feature. Only the strobes (``valid`` delayed, the first lines, ``out_valid``) reset.
+    result when its feature's lines (at most two) are high and keeps its value otherwise; no
+    flip-flop clock enable. No F * W feature buffer, no enable LUT per feature. Only the strobes
+    (``valid`` delayed, the first lines, ``out_valid``) reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
@@ -361,26 +356,19 @@ class StreamingEncoder(wiring.Component):
 
             # decoded counter lines, registered as the compare leaves the tree
             line_of = self._line_registers(m, counter, step)
-            enable = self.lines["enable_group"]
 
-            # write: each live bit's own LUT loads it when its feature's lines are high
+            # write: each live bit's own LUT loads it when its feature's lines are high (no enable)
             for f, slot in enumerate(self.slots):
                 if not slot:
                     continue
                 enc = Signal(len(slot), name=f"enc_f{f}", reset_less=True)
                 sel = None
-                for gi, lines in enumerate(line_of):
-                    if gi != enable:
-                        sel = lines[f] if sel is None else sel & lines[f]
+                for lines in line_of:
+                    sel = lines[f] if sel is None else sel & lines[f]
                 # ``enc ^ (sel & (new ^ enc))`` rather than a multiplexer: yosys turns a multiplexer
                 # that feeds its own register back into an enable, which costs a LUT per feature
                 new = Cat(*(cmp_of[i] for _, i in slot))
-                write = enc.eq(enc ^ (Cat(*([sel] * len(slot))) & (new ^ enc)))
-                if enable is None:
-                    m.d.sync += write
-                else:
-                    with m.If(line_of[enable][f]):
-                        m.d.sync += write
+                m.d.sync += enc.eq(enc ^ (Cat(*([sel] * len(slot))) & (new ^ enc)))
                 for s, (_, i) in enumerate(slot):
                     bits[i] = enc[s]
         if bits:
