@@ -152,6 +152,23 @@ def keep_replicas() -> list[str]:
     return ["proc", f"setattr -set keep 1 a:{REPLICA_ATTR} %ci1:+[Q]"]
 
 
+def reset_flops_without_init(family: Family = ICE40) -> list[str]:
+    """yosys commands (after ``proc``) that drop the ``init`` value of flip-flops with an
+    asynchronous reset, on iCE40.
+
+    Amaranth gives every register an initial value equal to its reset value. iCE40 flip-flops
+    power up at 0, so yosys builds a register that starts at 1 as a flip-flop of the inverted
+    value with a LUT behind it, even where an ``SB_DFFS`` (asynchronous set) would do: that LUT put
+    the encoder's ``restart`` (the top's ``abort``) one LUT and a long route before the set/reset
+    pins of 11 flip-flops (the Fashion-MNIST top's critical path) and an inverter before the UART
+    transmitter's pin. With the PLL, the board tops hold the asynchronous reset from configuration
+    until the PLL locks, so these registers start at their reset value without an ``init``.
+    Registers without a reset keep theirs."""
+    if family is not ICE40:
+        return []
+    return ["setattr -unset init t:$adff %co:+[Q] w:* %i"]
+
+
 def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: str = "u",
                 family: Family = ICE40) -> tuple[dict, float]:
     """Run the family's yosys synthesis (iCE40: ``synth_ice40 -device <device_flag>``; ECP5:
@@ -159,7 +176,7 @@ def yosys_synth(sources: list[str], top: str | None, outdir: Path, device_flag: 
     their working directory). Outputs go to ``synth/``."""
     script = [f"read_verilog {s}" for s in sources]
     script.append("hierarchy -auto-top" if top is None else f"hierarchy -top {top}")
-    script += keep_replicas()
+    script += keep_replicas() + reset_flops_without_init(family)
     if family is ICE40:
         script.append(f"synth_ice40 -device {device_flag}" + (f" -top {top}" if top else ""))
     else:
@@ -218,7 +235,7 @@ def _yosys_split(top_file: str, top: str, outdir: Path, family: Family = ICE40) 
     """The family's synthesis with the hierarchy kept (``-noflatten``), only to count cells per part."""
     work = outdir / WORK
     script = [f"read_verilog {top_file}", f"hierarchy -top {top}", *keep_replicas(),
-              *family.synth_script(top, "-noflatten"),
+              *reset_flops_without_init(family), *family.synth_script(top, "-noflatten"),
               f"tee -q -o {WORK}/yosys_split_stat.json stat -json"]
     write_text(work / "yosys_split.ys", "\n".join(script) + "\n")
     seconds = run_tool("yosys", ["-q", "-l", f"{WORK}/yosys_split.log", f"{WORK}/yosys_split.ys"], cwd=outdir,
@@ -231,6 +248,7 @@ def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
     for name in sorted(files):
         h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     h.update(repr((board.name, board.nextpnr_args, clock_mhz)).encode())
+    h.update(repr((keep_replicas(), reset_flops_without_init(ICE40))).encode())  # the yosys prelude
     return h.hexdigest()
 
 
