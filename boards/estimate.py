@@ -131,6 +131,9 @@ def encoder_cost(features: int, feature_width: int, comparators) -> dict:
     if S:
         plan = line_plan(features, slots)
         lines = len(plan["pre"]) + sum(len(copies) for group in plan["lines"] for copies in group.values())
+        if compare_stages(W) > 1:
+            # first-group lines from registers: the chunk's decoded values, a strobe per copy, restart
+            lines += len(plan["lines"][0]) + sum(len(c) for c in plan["lines"][0].values()) + 1
         luts += lines
         ffs += lines
         lcs += lines

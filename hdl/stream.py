@@ -269,8 +269,16 @@ class StreamingEncoder(wiring.Component):
             outs.append(c)
         return outs
 
-    def _line_registers(self, m: Module, counter, step) -> list:
-        """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}."""
+    def _line_registers(self, m: Module, counter, step, before_step, restart) -> list:
+        """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}.
+
+        ``before_step`` is the strobe one stage before ``step`` (None when the compare tree has a
+        single level): then each copy of a first-group line is its own LUT of registers, the
+        chunk's decoded value (registered a cycle earlier, like ``pre``: the counter is steady
+        then), a private copy of the strobe and the registered ``restart``, so that no LUT is
+        shared between copies spread over the chip (a shared LUT adds a second route to a
+        path). The same value as ``(chunk == key) & step``: ``step`` is ``before_step & ~restart``
+        a cycle later, and two strobes are at least ``min_valid_spacing`` cycles apart."""
         plan = self.lines
         fields = [counter[lo:lo + w] for lo, w in plan["chunks"]]
         pre = {}
@@ -278,11 +286,19 @@ class StreamingEncoder(wiring.Component):
             r = Signal(name=f"feat_pre{c}_{v}", reset_less=True)
             m.d.sync += r.eq(fields[c] == v)
             pre[c, v] = r
+        restart_q = None
+        if before_step is not None:
+            restart_q = Signal(name="feat_restart_q", reset_less=True)
+            m.d.sync += restart_q.eq(restart)
         out = []
         for gi, (group, lines) in enumerate(zip(plan["groups"], plan["lines"])):
             line_of = {}
             for key, copies in lines.items():
-                if gi == 0:
+                tag = "_".join(str(v) for v in key)
+                if gi == 0 and before_step is not None:
+                    dec = Signal(name=f"feat_dec0_{tag}", reset_less=True)
+                    m.d.sync += dec.eq(fields[0] == key[0])
+                elif gi == 0:
                     expr = (fields[0] == key[0]) & step
                 elif len(group) == 1:
                     expr = fields[group[0]] == key[0]
@@ -290,8 +306,11 @@ class StreamingEncoder(wiring.Component):
                     expr = pre[group[0], key[0]]
                     for c, v in zip(group[1:], key[1:]):
                         expr = expr & pre[c, v]
-                tag = "_".join(str(v) for v in key)
                 for n, feats in enumerate(copies):
+                    if gi == 0 and before_step is not None:
+                        strobe = Signal(name=f"feat_strobe0_{tag}_{n}", attrs={REPLICA_ATTR: 1})
+                        m.d.sync += strobe.eq(before_step)
+                        expr = dec & strobe & ~restart_q
                     r = Signal(name=f"feat_line{gi}_{tag}_{n}", reset_less=gi > 0, attrs={REPLICA_ATTR: 1})
                     m.d.sync += r.eq(expr)
                     for f in feats:
@@ -355,7 +374,7 @@ class StreamingEncoder(wiring.Component):
                     cmp_of[i] = copies[n // MAX_FANOUT]
 
             # decoded counter lines, registered as the compare leaves the tree
-            line_of = self._line_registers(m, counter, step)
+            line_of = self._line_registers(m, counter, step, strobe[-2] if k else None, self.restart)
 
             # write: each live bit's own LUT loads it when its feature's lines are high (no enable)
             for f, slot in enumerate(self.slots):
