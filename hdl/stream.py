@@ -32,6 +32,10 @@ FIRST_CHUNK_BITS = 3
 CHUNK_BITS = 4
 #: Value bits per leaf of the compare tree: a 2-bit against 2-bit compare is one LUT4.
 COMPARE_CHUNK_BITS = 2
+#: Register levels after the compare tree: its result is registered once, then copied (plain
+#: flip-flops) per ``MAX_FANOUT`` users, so that the fan-out happens at flip-flops; copies loaded
+#: from one shared LUT add a second route to the path (the Fashion-MNIST top's critical path).
+FANOUT_STAGES = 1
 
 
 def compare_leaves(feature_width: int) -> int:
@@ -46,14 +50,14 @@ def compare_stages(feature_width: int) -> int:
 
 def stream_encoder_latency(feature_width: int) -> int:
     """Cycles from the ``valid`` of a sample's last feature to ``out_valid``: the compare tree,
-    then the write of the encoded bits."""
-    return compare_stages(feature_width) + 1
+    the copies of its result, then the write of the encoded bits."""
+    return compare_stages(feature_width) + FANOUT_STAGES + 1
 
 
 def min_valid_spacing(feature_width: int) -> int:
     """Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least: the feature counter
-    moves when the compare tree is done, then the threshold ROM's word is registered twice."""
-    return compare_stages(feature_width) + 2
+    moves when the compare's copies are loaded, then the threshold ROM's word is registered twice."""
+    return compare_stages(feature_width) + FANOUT_STAGES + 2
 
 
 def compare_plan(feature_width: int) -> list[list[int]]:
@@ -193,13 +197,14 @@ class StreamingEncoder(wiring.Component):
     Ports (domain ``sync``):
       * ``valid`` (in, 1) and ``value`` (in, W): the next feature of the current sample (feature 0
         first). Two ``valid`` pulses must be at least ``min_valid_spacing(W)`` cycles apart
-        (``self.min_spacing``; 5 for W = 5..8), and the first one as long after ``restart`` (the
+        (``self.min_spacing``; 6 for W = 5..8), and the first one as long after ``restart`` (the
         feature counter moves when the compare is done, then the threshold ROM's word is
         registered twice; a UART byte takes hundreds of cycles). ``value`` is read only in the
         ``valid`` cycle.
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
         It must not coincide with ``valid``, and must be given once after reset (the feature
-        counter itself is not reset, to keep the reset net out of its logic). Features still in
+        counter itself is not reset, to keep the reset net out of its logic; it returns to 0 the
+        cycle after ``restart``). Features still in
         the compare tree are dropped (a sample whose last ``valid`` came less than ``latency``
         cycles before ``restart`` gets no ``out_valid``).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
@@ -213,8 +218,8 @@ class StreamingEncoder(wiring.Component):
     (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
     cycle. Per slot, the compare ``value >= threshold`` is a tree (:func:`compare_plan`): a leaf
     level of 2-bit compares (``gt``/``eq``, ``ge`` for the lowest bits), then pairwise combines,
-    each level registered; the result is replicated so that no copy drives more than
-    ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
+    each level registered; the result is registered, then copied into plain flip-flops
+    (``FANOUT_STAGES``) so that no copy drives more than ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
     lines are registered (:func:`line_plan`; the first group with the strobe) and the counter
     moves on. The write: each encoded bit is a flip-flop whose own LUT4 loads the new compare
     result when its feature's lines (at most two) are high and keeps its value otherwise; no
@@ -247,7 +252,8 @@ class StreamingEncoder(wiring.Component):
         return [sum(t << (s * W) for s, (t, _) in enumerate(slot)) for slot in self.slots]
 
     def _compare(self, m: Module, value, thr, s: int, copies: int) -> list:
-        """The registered compare tree of slot ``s``; returns ``copies`` registers of ``value >= thr``."""
+        """The registered compare tree of slot ``s``, its result register and ``copies`` registers
+        loaded from that (returned) of ``value >= thr``."""
         W = self.feature_width
         nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS], lowest=lo == 0)
                  for lo in range(0, W, COMPARE_CHUNK_BITS)]
@@ -262,22 +268,24 @@ class StreamingEncoder(wiring.Component):
             nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
                      for i in range(0, len(regs), 2)]
             level += 1
+        result = Signal(name=f"cmp{s}_result", reset_less=True)
+        m.d.sync += result.eq(nodes[0][0])
         outs = []
         for r in range(copies):
             c = Signal(name=f"cmp{s}_{r}", reset_less=True, attrs={REPLICA_ATTR: 1})
-            m.d.sync += c.eq(nodes[0][0])
+            m.d.sync += c.eq(result)
             outs.append(c)
         return outs
 
-    def _line_registers(self, m: Module, counter, step, before_step, restart) -> list:
+    def _line_registers(self, m: Module, counter, step, before_step, restart_q) -> list:
         """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}.
 
         ``before_step`` is the strobe one stage before ``step`` (None when the compare tree has a
         single level): then each copy of a first-group line is its own LUT of registers, the
         chunk's decoded value (registered a cycle earlier, like ``pre``: the counter is steady
-        then), a private copy of the strobe and the registered ``restart``, so that no LUT is
-        shared between copies spread over the chip (a shared LUT adds a second route to a
-        path). The same value as ``(chunk == key) & step``: ``step`` is ``before_step & ~restart``
+        then), a private copy of the strobe and ``restart_q`` (``restart`` a cycle later), so
+        that no LUT is shared between copies spread over the chip (a shared LUT adds a second
+        route to a path). The same value as ``(chunk == key) & step``: ``step`` is ``before_step & ~restart``
         a cycle later, and two strobes are at least ``min_valid_spacing`` cycles apart."""
         plan = self.lines
         fields = [counter[lo:lo + w] for lo, w in plan["chunks"]]
@@ -286,10 +294,6 @@ class StreamingEncoder(wiring.Component):
             r = Signal(name=f"feat_pre{c}_{v}", reset_less=True)
             m.d.sync += r.eq(fields[c] == v)
             pre[c, v] = r
-        restart_q = None
-        if before_step is not None:
-            restart_q = Signal(name="feat_restart_q", reset_less=True)
-            m.d.sync += restart_q.eq(restart)
         out = []
         for gi, (group, lines) in enumerate(zip(plan["groups"], plan["lines"])):
             line_of = {}
@@ -321,7 +325,8 @@ class StreamingEncoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         F, W, S = self.features, self.feature_width, self.max_slots
-        k = self.compare_stages - 1  # cycles from ``valid`` until its compare is in the last level
+        # cycles from ``valid`` until its compare result is in the registers before the copies
+        k = self.compare_stages + FANOUT_STAGES - 1
 
         # the strobe, delayed alongside the compare tree; restart drops the features in flight
         strobe = [self.valid]
@@ -332,12 +337,16 @@ class StreamingEncoder(wiring.Component):
         step = strobe[-1]  # this feature's compare is complete at the end of this cycle
 
         # Not reset (a reset net feeding the counter's enable logic was a critical path):
-        # ``restart`` after reset puts it at feature 0.
+        # ``restart`` after reset puts it at feature 0, a cycle later, from a register of
+        # ``restart`` next to the counter (``restart`` comes from the top, across the chip, and
+        # the counter's enable is a LUT of it). No strobe reaches the counter in that cycle.
+        restart_q = Signal(name="feat_restart_q", reset_less=True)
+        m.d.sync += restart_q.eq(self.restart)
         counter = Signal(counter_bits(F), name="feat_counter", reset_less=True)
         last = Signal(name="feat_last", reset_less=True)
         m.d.sync += last.eq(counter == F - 1)
         m.d.comb += self.last.eq(last)
-        with m.If(self.restart):
+        with m.If(restart_q):
             m.d.sync += counter.eq(0)
         with m.Elif(step):
             with m.If(last):
@@ -374,7 +383,7 @@ class StreamingEncoder(wiring.Component):
                     cmp_of[i] = copies[n // MAX_FANOUT]
 
             # decoded counter lines, registered as the compare leaves the tree
-            line_of = self._line_registers(m, counter, step, strobe[-2] if k else None, self.restart)
+            line_of = self._line_registers(m, counter, step, strobe[-2] if k else None, restart_q)
 
             # write: each live bit's own LUT loads it when its feature's lines are high (no enable)
             for f, slot in enumerate(self.slots):
