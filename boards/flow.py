@@ -343,7 +343,8 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     for seed in RETRY_SEEDS:
         if pnr["fmax_mhz"] is None or pnr["fmax_mhz"] >= clock:
             break
-        log(f"synth: Fmax {pnr['fmax_mhz']:.2f} MHz < {clock:g} MHz; place and route again with --seed {seed} ...")
+        log(f"synth: Fmax {pnr['fmax_mhz']:.2f} MHz < {clock:g} MHz; "
+            f"place and route again with --seed {seed} ...")
         t1 = time.monotonic()
         run_tool(family.nextpnr, [*args, "--seed", str(seed)], cwd=outdir, log=work / "nextpnr.out")
         result["seconds"]["nextpnr"] = round(result["seconds"]["nextpnr"] + time.monotonic() - t1, 2)
@@ -418,7 +419,8 @@ def summary(result: dict) -> str:
         fmax = f", Fmax {result['fmax_mhz']:.2f} MHz" if result.get("fmax_mhz") is not None else ""
         seeds = result.get("nextpnr_seeds") or []
         if len(seeds) > 1:
-            fmax += " (seeds: " + ", ".join(f"{a['seed'] or 'default'} {a['fmax_mhz'] or 0:.1f}" for a in seeds) + ")"
+            fmax += " (seeds: " + ", ".join(f"{a['seed'] or 'default'} {a['fmax_mhz'] or 0:.1f}"
+                                            for a in seeds) + ")"
         where = f"  [{s['nextpnr']} s]" if s.get("nextpnr") is not None else "  (yosys estimate)"
         lines.append(f"  nextpnr: {result['lcs']} / {result['lcs_available']} LCs ({pct:.1f} %){fmax}{where}")
         util = result.get("utilization") or {}

@@ -56,7 +56,8 @@ def stream_encoder_latency(feature_width: int) -> int:
 
 def min_valid_spacing(feature_width: int) -> int:
     """Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least: the feature counter
-    moves when the compare's copies are loaded, then the threshold ROM's word is registered twice."""
+    moves when the compare's copies are loaded, then the threshold ROM's word is registered
+    twice."""
     return compare_stages(feature_width) + FANOUT_STAGES + 2
 
 
@@ -204,9 +205,9 @@ class StreamingEncoder(wiring.Component):
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
         It must not coincide with ``valid``, and must be given once after reset (the feature
         counter itself is not reset, to keep the reset net out of its logic; it returns to 0 the
-        cycle after ``restart``). Features still in
-        the compare tree are dropped (a sample whose last ``valid`` came less than ``latency``
-        cycles before ``restart`` gets no ``out_valid``).
+        cycle after ``restart``). Features still in the compare tree are dropped (a sample whose
+        last ``valid`` came less than ``latency`` cycles before ``restart`` gets no
+        ``out_valid``).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
       * ``out_bits`` (out, L = ``len(comparators)``): bit i is ``x[f] >= T`` for
         ``comparators[i] = (f, T)``, straight from flip-flops (or a constant for T <= 0 and
@@ -219,12 +220,13 @@ class StreamingEncoder(wiring.Component):
     cycle. Per slot, the compare ``value >= threshold`` is a tree (:func:`compare_plan`): a leaf
     level of 2-bit compares (``gt``/``eq``, ``ge`` for the lowest bits), then pairwise combines,
     each level registered; the result is registered, then copied into plain flip-flops
-    (``FANOUT_STAGES``) so that no copy drives more than ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
-    lines are registered (:func:`line_plan`; the first group with the strobe) and the counter
-    moves on. The write: each encoded bit is a flip-flop whose own LUT4 loads the new compare
-    result when its feature's lines (at most two) are high and keeps its value otherwise; no
-    flip-flop clock enable. No F * W feature buffer, no enable LUT per feature. Only the strobes
-    (``valid`` delayed, the first lines, ``out_valid``) reset.
+    (``FANOUT_STAGES``) so that no copy drives more than ``MAX_FANOUT`` bits. The strobe rides
+    along; as it leaves the tree the counter's decoded lines are registered (:func:`line_plan`;
+    the first group with the strobe) and the counter moves on. The write: each encoded bit is a
+    flip-flop whose own LUT4 loads the new compare result when its feature's lines (at most two)
+    are high and keeps its value otherwise; no flip-flop clock enable. No F * W feature buffer,
+    no enable LUT per feature. Only the strobes (``valid`` delayed, the first lines, the strobe
+    copies, ``out_valid``) reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
