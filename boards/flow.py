@@ -163,12 +163,12 @@ def reset_flops_without_init(family: Family = ICE40) -> list[str]:
 
     Amaranth gives every register an initial value equal to its reset value. iCE40 flip-flops
     power up at 0, so yosys builds a register that starts at 1 as a flip-flop of the inverted
-    value with a LUT behind it, even where an ``SB_DFFS`` (asynchronous set) would do: that LUT put
-    the encoder's ``restart`` (the top's ``abort``) one LUT and a long route before the set/reset
-    pins of 11 flip-flops (the Fashion-MNIST top's critical path) and an inverter before the UART
-    transmitter's pin. With the PLL, the board tops hold the asynchronous reset from configuration
-    until the PLL locks, so these registers start at their reset value without an ``init``.
-    Registers without a reset keep theirs."""
+    value with a LUT behind it, even where an ``SB_DFFS`` (asynchronous set) would do: e.g. an
+    inverter LUT before the UART transmitter's pin. (The top's ``abort`` stayed inverted without
+    its ``init``, for another reason, and is now a plain register: ``boards/top.py``.) With the
+    PLL, the board tops hold the asynchronous reset from configuration until the PLL locks, so
+    these registers start at their reset value without an ``init``. Registers without a reset
+    keep theirs."""
     if family is not ICE40:
         return []
     return ["setattr -unset init t:$adff %co:+[Q] w:* %i"]
