@@ -114,7 +114,7 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool) -> dict:
 
 def encoder_cost(features: int, feature_width: int, comparators) -> dict:
     """The streaming encoder as ``hdl/stream.py`` builds it (its ``compare_plan`` and ``line_plan``)."""
-    from logicforge.hdl.stream import (MAX_FANOUT, compare_costs, compare_stages, counter_bits, line_plan,
+    from logicforge.hdl.stream import (FANOUT_STAGES, MAX_FANOUT, compare_costs, compare_stages, counter_bits, line_plan,
                                        slot_table)
 
     slots, constants = slot_table(features, feature_width, comparators)
@@ -131,6 +131,9 @@ def encoder_cost(features: int, feature_width: int, comparators) -> dict:
     if S:
         plan = line_plan(features, slots)
         lines = len(plan["pre"]) + sum(len(copies) for group in plan["lines"] for copies in group.values())
+        if compare_stages(W) + FANOUT_STAGES > 1:
+            # first-group lines from registers: the chunk's decoded values, a strobe per copy
+            lines += len(plan["lines"][0]) + sum(len(c) for c in plan["lines"][0].values())
         luts += lines
         ffs += lines
         lcs += lines
@@ -138,11 +141,14 @@ def encoder_cost(features: int, feature_width: int, comparators) -> dict:
         users = [sum(1 for s in slots if len(s) > i) for i in range(S)]
         reps = sum(math.ceil(u / MAX_FANOUT) for u in users)
         tree_luts, tree_ffs = compare_costs(W)
-        luts += S * tree_luts + reps
-        ffs += S * W + S * tree_ffs + reps
-        lcs += S * W + S * tree_ffs + reps
-    # strobe delay, counter, last flag, done/out_valid
-    k = compare_stages(W) - 1
+        # per slot: the result's LUT and register, then its copies (flip-flops alone)
+        luts += S * tree_luts + S
+        ffs += S * W + S * tree_ffs + S + reps
+        lcs += S * W + S * tree_ffs + S + reps
+    # strobe delay, counter, restart copy (a flip-flop alone), last flag, done/out_valid
+    k = compare_stages(W) + FANOUT_STAGES - 1
+    ffs += 1
+    lcs += 1
     luts += k + cbits + 2
     ffs += k + cbits + 3
     lcs += k + cbits + 3

@@ -124,7 +124,7 @@ class ClassifierTop(wiring.Component):
         # -- byte assembly and the streaming encoder ---------------------------------------------
         # Every decision below reads registered flags (one LUT level to the next register); the
         # flags are computed one cycle ahead, which is free: bytes are hundreds of cycles apart.
-        # Only ``abort`` is reset (to 1): the cycle after reset it clears the byte state and
+        # Only ``boot`` is reset (to 1): the cycle after reset ``abort`` clears the byte state and
         # restarts the encoder, so no reset net sits in the enable logic of these registers.
         # A pause counts as one only while no frame is arriving (``rx.busy``), so a byte always
         # completes at least a byte time after ``abort``: the encoder's restart (``abort``
@@ -133,7 +133,11 @@ class ClassifierTop(wiring.Component):
         last_byte = Signal(name="last_byte", reset_less=True)  # byte_idx == B - 1
         more = Signal(name="more_bytes", reset_less=True)  # after the next byte, the sample is unfinished
         mid_sample = Signal(name="mid_sample", reset_less=True)  # a byte of an unfinished sample is in
-        abort = Signal(init=1, name="abort")  # registered: framing error, a pause mid-sample, or reset
+        # registered: framing error, a pause mid-sample, or the first cycle after reset. Not reset
+        # itself: yosys builds a register reset to 1 as an inverted flip-flop with a LUT behind,
+        # and ``abort`` drives set/reset pins directly; ``boot`` (reset to 1) sets it once.
+        abort = Signal(name="abort", reset_less=True)
+        boot = Signal(init=1, name="boot")
         fire = Signal(name="feature_fire")  # registered: a whole feature is in value_r
         value_r = Signal(W, name="feature_value", reset_less=True)
         pre = Signal(self.gap_prescale_bits, name="gap_prescaler", reset_less=True)
@@ -145,7 +149,8 @@ class ClassifierTop(wiring.Component):
         m.d.sync += [
             last_byte.eq(byte_idx == B - 1),
             more.eq(~(last_byte & enc.last)),
-            abort.eq(rx.error | (mid_sample & gap_tick & ~rx.busy)),
+            abort.eq(boot | rx.error | (mid_sample & gap_tick & ~rx.busy)),
+            boot.eq(0),
             fire.eq(rx.valid & last_byte),
         ]
         if B > 1:

@@ -32,6 +32,10 @@ FIRST_CHUNK_BITS = 3
 CHUNK_BITS = 4
 #: Value bits per leaf of the compare tree: a 2-bit against 2-bit compare is one LUT4.
 COMPARE_CHUNK_BITS = 2
+#: Register levels after the compare tree: its result is registered once, then copied (plain
+#: flip-flops) per ``MAX_FANOUT`` users, so that the fan-out happens at flip-flops; copies loaded
+#: from one shared LUT add a second route to the path (the Fashion-MNIST top's critical path).
+FANOUT_STAGES = 1
 
 
 def compare_leaves(feature_width: int) -> int:
@@ -46,14 +50,15 @@ def compare_stages(feature_width: int) -> int:
 
 def stream_encoder_latency(feature_width: int) -> int:
     """Cycles from the ``valid`` of a sample's last feature to ``out_valid``: the compare tree,
-    then the write of the encoded bits."""
-    return compare_stages(feature_width) + 1
+    the copies of its result, then the write of the encoded bits."""
+    return compare_stages(feature_width) + FANOUT_STAGES + 1
 
 
 def min_valid_spacing(feature_width: int) -> int:
     """Cycles from a ``valid`` (or ``restart``) to the next ``valid``, at least: the feature counter
-    moves when the compare tree is done, then the threshold ROM's word is registered twice."""
-    return compare_stages(feature_width) + 2
+    moves when the compare's copies are loaded, then the threshold ROM's word is registered
+    twice."""
+    return compare_stages(feature_width) + FANOUT_STAGES + 2
 
 
 def compare_plan(feature_width: int) -> list[list[int]]:
@@ -123,25 +128,23 @@ def slot_table(features: int, feature_width: int, comparators):
 def line_plan(features: int, slots) -> dict:
     """The write stage's decoded feature-counter lines.
 
-    The counter's chunks form at most three groups: the first chunk (its lines carry the strobe),
-    and the other chunks alone or, past 11 counter bits, in two groups whose lines are registered
-    ANDs of per-chunk lines (``pre``) registered a cycle earlier. A line exists only for a value
-    that live features use, in copies of at most ``MAX_FANOUT`` encoded-bit loads.
+    The counter's chunks form at most two groups: the first chunk (its lines carry the strobe) and
+    all the other chunks. A line of the second group is that group's value decoded directly (one
+    chunk) or, with two to four chunks, a registered AND of per-chunk lines (``pre``) registered a
+    cycle earlier. A line exists only for a value that live features use, in copies of at most
+    ``MAX_FANOUT`` encoded-bit loads. Two groups keep every encoded bit's write in its own LUT4 (its
+    value, the new compare result, two lines) with no flip-flop clock enable: an iCE40 logic block's
+    eight cells share one enable, and the 45 enable nets of a third line group (978 flip-flops)
+    made the Fashion-MNIST top unplaceable (docs/hardware.md).
 
-    Returns ``chunks``, ``groups`` (lists of chunk indices), ``pre`` (sorted (chunk, value) pairs),
-    ``lines`` (per group: {key tuple: [features of copy 0, of copy 1, ...]}) and ``enable_group``
-    (the group whose line is the flip-flops' enable when there are three groups: the one with the
-    fewest lines; None otherwise).
+    Returns ``chunks``, ``groups`` (lists of chunk indices), ``pre`` (sorted (chunk, value) pairs)
+    and ``lines`` (per group: {key tuple: [features of copy 0, of copy 1, ...]}).
     """
     chunks = _chunks(counter_bits(features))
     rest = list(range(1, len(chunks)))
-    if len(rest) <= 2:
-        groups = [[0]] + [[c] for c in rest]
-    else:
-        half = (len(rest) + 1) // 2
-        groups = [[0], rest[:half], rest[half:]]
-    if any(len(g) > 4 for g in groups):
-        raise LogicforgeError(f"the streaming encoder takes up to 2**35 features, got {features}")
+    groups = [[0]] + ([rest] if rest else [])
+    if len(rest) > 4:
+        raise LogicforgeError(f"the streaming encoder takes up to 2**19 features, got {features}")
 
     def value(c: int, f: int) -> int:
         lo, w = chunks[c]
@@ -163,10 +166,7 @@ def line_plan(features: int, slots) -> dict:
             copies[-1].append(f)
             loads[key] += n
         lines.append(by_key)
-    enable = None
-    if len(groups) == 3:
-        enable = min(range(3), key=lambda i: (len(lines[i]), i))
-    return {"chunks": chunks, "groups": groups, "pre": pre, "lines": lines, "enable_group": enable}
+    return {"chunks": chunks, "groups": groups, "pre": pre, "lines": lines}
 
 
 def _leaf(v, t, lowest: bool):
@@ -198,15 +198,16 @@ class StreamingEncoder(wiring.Component):
     Ports (domain ``sync``):
       * ``valid`` (in, 1) and ``value`` (in, W): the next feature of the current sample (feature 0
         first). Two ``valid`` pulses must be at least ``min_valid_spacing(W)`` cycles apart
-        (``self.min_spacing``; 5 for W = 5..8), and the first one as long after ``restart`` (the
+        (``self.min_spacing``; 6 for W = 5..8), and the first one as long after ``restart`` (the
         feature counter moves when the compare is done, then the threshold ROM's word is
         registered twice; a UART byte takes hundreds of cycles). ``value`` is read only in the
         ``valid`` cycle.
       * ``restart`` (in, 1): forget the partial sample; the next ``valid`` is feature 0 again.
         It must not coincide with ``valid``, and must be given once after reset (the feature
-        counter itself is not reset, to keep the reset net out of its logic). Features still in
-        the compare tree are dropped (a sample whose last ``valid`` came less than ``latency``
-        cycles before ``restart`` gets no ``out_valid``).
+        counter itself is not reset, to keep the reset net out of its logic; it returns to 0 the
+        cycle after ``restart``). Features still in the compare tree are dropped (a sample whose
+        last ``valid`` came less than ``latency`` cycles before ``restart`` gets no
+        ``out_valid``).
       * ``last`` (out, 1): the next ``valid`` completes a sample (the counter is at F - 1).
       * ``out_bits`` (out, L = ``len(comparators)``): bit i is ``x[f] >= T`` for
         ``comparators[i] = (f, T)``, straight from flip-flops (or a constant for T <= 0 and
@@ -218,13 +219,14 @@ class StreamingEncoder(wiring.Component):
     (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
     cycle. Per slot, the compare ``value >= threshold`` is a tree (:func:`compare_plan`): a leaf
     level of 2-bit compares (``gt``/``eq``, ``ge`` for the lowest bits), then pairwise combines,
-    each level registered; the result is replicated so that no copy drives more than
-    ``MAX_FANOUT`` bits. The strobe rides along; as it leaves the tree the counter's decoded
-    lines are registered (:func:`line_plan`; the first group with the strobe) and the counter
-    moves on. The write: each encoded bit is a flip-flop whose own LUT4 loads the new compare
-    result when its feature's lines (at most two) are high and keeps its value otherwise; with
-    three line groups, the third is the flip-flop's enable. No F * W feature buffer, no enable
-    LUT per feature. Only the strobes (``valid`` delayed, the first lines, ``out_valid``) reset.
+    each level registered; the result is registered, then copied into plain flip-flops
+    (``FANOUT_STAGES``) so that no copy drives more than ``MAX_FANOUT`` bits. The strobe rides
+    along; as it leaves the tree the counter's decoded lines are registered (:func:`line_plan`;
+    the first group with the strobe) and the counter moves on. The write: each encoded bit is a
+    flip-flop whose own LUT4 loads the new compare result when its feature's lines (at most two)
+    are high and keeps its value otherwise; no flip-flop clock enable. No F * W feature buffer,
+    no enable LUT per feature. Only the strobes (``valid`` delayed, the first lines, the strobe
+    copies, ``out_valid``) reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators):
@@ -252,7 +254,8 @@ class StreamingEncoder(wiring.Component):
         return [sum(t << (s * W) for s, (t, _) in enumerate(slot)) for slot in self.slots]
 
     def _compare(self, m: Module, value, thr, s: int, copies: int) -> list:
-        """The registered compare tree of slot ``s``; returns ``copies`` registers of ``value >= thr``."""
+        """The registered compare tree of slot ``s``, its result register and ``copies`` registers
+        loaded from that (returned) of ``value >= thr``."""
         W = self.feature_width
         nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS], lowest=lo == 0)
                  for lo in range(0, W, COMPARE_CHUNK_BITS)]
@@ -267,15 +270,25 @@ class StreamingEncoder(wiring.Component):
             nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
                      for i in range(0, len(regs), 2)]
             level += 1
+        result = Signal(name=f"cmp{s}_result", reset_less=True)
+        m.d.sync += result.eq(nodes[0][0])
         outs = []
         for r in range(copies):
             c = Signal(name=f"cmp{s}_{r}", reset_less=True, attrs={REPLICA_ATTR: 1})
-            m.d.sync += c.eq(nodes[0][0])
+            m.d.sync += c.eq(result)
             outs.append(c)
         return outs
 
-    def _line_registers(self, m: Module, counter, step) -> list:
-        """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}."""
+    def _line_registers(self, m: Module, counter, step, before_step, restart_q) -> list:
+        """Register the lines of :func:`line_plan`; returns per group {feature: its line copy}.
+
+        ``before_step`` is the strobe one stage before ``step`` (None when the compare tree has a
+        single level): then each copy of a first-group line is its own LUT of registers, the
+        chunk's decoded value (registered a cycle earlier, like ``pre``: the counter is steady
+        then), a private copy of the strobe and ``restart_q`` (``restart`` a cycle later), so
+        that no LUT is shared between copies spread over the chip (a shared LUT adds a second
+        route to a path). The same value as ``(chunk == key) & step``: ``step`` is ``before_step & ~restart``
+        a cycle later, and two strobes are at least ``min_valid_spacing`` cycles apart."""
         plan = self.lines
         fields = [counter[lo:lo + w] for lo, w in plan["chunks"]]
         pre = {}
@@ -287,7 +300,11 @@ class StreamingEncoder(wiring.Component):
         for gi, (group, lines) in enumerate(zip(plan["groups"], plan["lines"])):
             line_of = {}
             for key, copies in lines.items():
-                if gi == 0:
+                tag = "_".join(str(v) for v in key)
+                if gi == 0 and before_step is not None:
+                    dec = Signal(name=f"feat_dec0_{tag}", reset_less=True)
+                    m.d.sync += dec.eq(fields[0] == key[0])
+                elif gi == 0:
                     expr = (fields[0] == key[0]) & step
                 elif len(group) == 1:
                     expr = fields[group[0]] == key[0]
@@ -295,8 +312,11 @@ class StreamingEncoder(wiring.Component):
                     expr = pre[group[0], key[0]]
                     for c, v in zip(group[1:], key[1:]):
                         expr = expr & pre[c, v]
-                tag = "_".join(str(v) for v in key)
                 for n, feats in enumerate(copies):
+                    if gi == 0 and before_step is not None:
+                        strobe = Signal(name=f"feat_strobe0_{tag}_{n}", attrs={REPLICA_ATTR: 1})
+                        m.d.sync += strobe.eq(before_step)
+                        expr = dec & strobe & ~restart_q
                     r = Signal(name=f"feat_line{gi}_{tag}_{n}", reset_less=gi > 0, attrs={REPLICA_ATTR: 1})
                     m.d.sync += r.eq(expr)
                     for f in feats:
@@ -307,7 +327,8 @@ class StreamingEncoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         F, W, S = self.features, self.feature_width, self.max_slots
-        k = self.compare_stages - 1  # cycles from ``valid`` until its compare is in the last level
+        # cycles from ``valid`` until its compare result is in the registers before the copies
+        k = self.compare_stages + FANOUT_STAGES - 1
 
         # the strobe, delayed alongside the compare tree; restart drops the features in flight
         strobe = [self.valid]
@@ -318,12 +339,16 @@ class StreamingEncoder(wiring.Component):
         step = strobe[-1]  # this feature's compare is complete at the end of this cycle
 
         # Not reset (a reset net feeding the counter's enable logic was a critical path):
-        # ``restart`` after reset puts it at feature 0.
+        # ``restart`` after reset puts it at feature 0, a cycle later, from a register of
+        # ``restart`` next to the counter (``restart`` comes from the top, across the chip, and
+        # the counter's enable is a LUT of it). No strobe reaches the counter in that cycle.
+        restart_q = Signal(name="feat_restart_q", reset_less=True)
+        m.d.sync += restart_q.eq(self.restart)
         counter = Signal(counter_bits(F), name="feat_counter", reset_less=True)
         last = Signal(name="feat_last", reset_less=True)
         m.d.sync += last.eq(counter == F - 1)
         m.d.comb += self.last.eq(last)
-        with m.If(self.restart):
+        with m.If(restart_q):
             m.d.sync += counter.eq(0)
         with m.Elif(step):
             with m.If(last):
@@ -360,27 +385,20 @@ class StreamingEncoder(wiring.Component):
                     cmp_of[i] = copies[n // MAX_FANOUT]
 
             # decoded counter lines, registered as the compare leaves the tree
-            line_of = self._line_registers(m, counter, step)
-            enable = self.lines["enable_group"]
+            line_of = self._line_registers(m, counter, step, strobe[-2] if k else None, restart_q)
 
-            # write: each live bit's own LUT loads it when its feature's lines are high
+            # write: each live bit's own LUT loads it when its feature's lines are high (no enable)
             for f, slot in enumerate(self.slots):
                 if not slot:
                     continue
                 enc = Signal(len(slot), name=f"enc_f{f}", reset_less=True)
                 sel = None
-                for gi, lines in enumerate(line_of):
-                    if gi != enable:
-                        sel = lines[f] if sel is None else sel & lines[f]
+                for lines in line_of:
+                    sel = lines[f] if sel is None else sel & lines[f]
                 # ``enc ^ (sel & (new ^ enc))`` rather than a multiplexer: yosys turns a multiplexer
                 # that feeds its own register back into an enable, which costs a LUT per feature
                 new = Cat(*(cmp_of[i] for _, i in slot))
-                write = enc.eq(enc ^ (Cat(*([sel] * len(slot))) & (new ^ enc)))
-                if enable is None:
-                    m.d.sync += write
-                else:
-                    with m.If(line_of[enable][f]):
-                        m.d.sync += write
+                m.d.sync += enc.eq(enc ^ (Cat(*([sel] * len(slot))) & (new ^ enc)))
                 for s, (_, i) in enumerate(slot):
                     bits[i] = enc[s]
         if bits:

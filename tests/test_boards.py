@@ -279,8 +279,10 @@ if mode == "overfull":
     sys.exit(1)
 report = args[args.index("--report") + 1]
 open(args[args.index("--asc") + 1], "w").write("")
+# "seeded": only seed 3 places the design fast enough
+fmax = 12.5 if mode == "seeded" and "--seed" in args and args[args.index("--seed") + 1] == "3" else 9.5
 json.dump({{"utilization": {{"ICESTORM_LC": {{"used": 4000, "available": 5280}}}},
-           "fmax": {{"clk": {{"achieved": 9.5, "constraint": 12.0}}}}}}, open(report, "w"))
+           "fmax": {{"clk": {{"achieved": fmax, "constraint": 12.0}}}}}}, open(report, "w"))
 '''
 
 
@@ -315,7 +317,22 @@ def test_synth_reports_missed_timing(small_net_file, tmp_path, monkeypatch, caps
     assert rc == 2 and len(err.splitlines()) == 1 and "Fmax 9.50 MHz < clock 12 MHz" in err
     r = json.loads((tmp_path / "small" / "icebreaker" / "synth.json").read_text())
     assert r["fits"] is True and r["meets_timing"] is False and r["fmax_mhz"] == 9.5
+    assert [a["seed"] for a in r["nextpnr_seeds"]] == [None, *flow.RETRY_SEEDS]
     # and no bitstream for it, unless asked
     with pytest.raises(LogicforgeError, match="timing not met"):
         flow.bitstream(flow_netlist(small_net_file), "icebreaker", tmp_path / "small" / "icebreaker",
                        log=lambda _m: None)
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_synth_retries_other_seeds_on_a_timing_miss(small_net_file, tmp_path, monkeypatch, capsys):
+    """A miss with the default seed places and routes again with RETRY_SEEDS; the first that meets
+    the clock is kept, and every attempt is recorded."""
+    _fake_nextpnr(tmp_path, monkeypatch, "seeded")
+    rc = cli.main(["synth", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])
+    assert rc == 0, capsys.readouterr().err
+    r = json.loads((tmp_path / "small" / "icebreaker" / "synth.json").read_text())
+    assert r["meets_timing"] is True and r["fmax_mhz"] == 12.5
+    assert r["nextpnr_seeds"] == [{"seed": None, "fmax_mhz": 9.5}, {"seed": 2, "fmax_mhz": 9.5},
+                                  {"seed": 3, "fmax_mhz": 12.5}]
