@@ -76,6 +76,9 @@ SCHEMA: dict[str, Key] = {
     "wire_penalty": Key(0.0, float, "weight of a loss term on the probability of two-input gates (mean over all "
                         "neurons): pushes gates that matter little toward wires and constants, which the netlist "
                         "passes remove (fewer LUTs and live input bits)", minimum=0.0),
+    "wire_penalty_ramp": Key(0.0, float, "fraction of the run (in steps) over which wire_penalty rises linearly from 0 "
+                             "to its value (gradual pruning: the network first learns unpenalised); 0: constant",
+                             minimum=0.0, maximum=1.0),
     "distill.teacher": Key(None, str, "knowledge distillation: a trained run directory or netlist file whose class logits "
                            "(group popcount / tau, by the reference evaluator) on the training samples are soft "
                            "targets; null: off", nullable=True),

@@ -168,7 +168,7 @@ class Trainer:
         mine = dict(self.cfg)
         for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
             saved.pop(key, None), mine.pop(key, None)
-        for key in ("val_fraction", "wire_penalty"):  # checkpoints from before these keys: their default
+        for key in ("val_fraction", "wire_penalty", "wire_penalty_ramp"):  # checkpoints from before these keys: their default
             if key not in saved and mine.get(key) == 0.0:
                 mine.pop(key)
         if "distill" not in saved and not (mine.get("distill") or {}).get("teacher"):
@@ -238,7 +238,7 @@ class Trainer:
                 loss = distill.loss(scores, y, self.teacher[idx].to(self.device), kd["weight"], kd["temperature"])
             loss = loss * (self.world / global_n)
             if self.cfg.get("wire_penalty"):
-                loss = loss + self.cfg["wire_penalty"] * self.two_input_probability()
+                loss = loss + self.wire_penalty_at(self.step) * self.two_input_probability()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg["lr_schedule"] != "constant":
@@ -262,6 +262,15 @@ class Trainer:
             dist.all_reduce(t)
             total = float(t.item())
         return total / max(1, count)
+
+    def wire_penalty_at(self, step: int) -> float:
+        """The wire penalty's weight at optimiser step ``step`` (0-based): ``wire_penalty``, reached
+        linearly over the first ``wire_penalty_ramp`` of all steps."""
+        w, ramp = self.cfg["wire_penalty"], self.cfg.get("wire_penalty_ramp", 0.0)
+        if not ramp:
+            return w
+        ramp_steps = ramp * self.cfg["epochs"] * self.steps_per_epoch()
+        return w * min(1.0, step / ramp_steps)
 
     def two_input_probability(self) -> torch.Tensor:
         """Mean over all neurons of softmax(logits) on the gates that read both inputs: the
