@@ -85,3 +85,31 @@ def test_wire_penalty_leaves_fewer_live_gates_after_the_passes(tmp_path):
         graph, _ = passes.optimize(nf.load(tmp_path / f"w{w}" / "netlist.json"))
         live[w] = graph.num_gates
     assert live[3.0] < 0.7 * live[0.0], live
+
+
+def test_wire_penalty_ramp_rises_linearly_then_holds(tmp_path):
+    cfg = small_cfg(wire_penalty=0.4, wire_penalty_ramp=0.5, epochs=4)
+    tr = Trainer(cfg, tmp_path / "ramp", progress=False)
+    total = 4 * tr.steps_per_epoch()
+    assert tr.wire_penalty_at(0) == 0.0
+    assert tr.wire_penalty_at(total // 4) == pytest.approx(0.4 * (total // 4) / (total / 2))
+    assert tr.wire_penalty_at(total // 2) == pytest.approx(0.4)
+    assert tr.wire_penalty_at(total - 1) == pytest.approx(0.4)
+    flat = Trainer(small_cfg(wire_penalty=0.4), tmp_path / "flat", progress=False)
+    assert flat.wire_penalty_at(0) == flat.wire_penalty_at(10_000) == 0.4
+    with pytest.raises(config.ConfigError, match="wire_penalty_ramp: 1.5 is above the maximum 1.0"):
+        config.resolve({"wire_penalty_ramp": 1.5}, "t")
+
+
+def test_ramped_penalty_trains_its_first_step_unpenalised(tmp_path):
+    """One step per epoch (the batch holds the whole training split): under a ramp the first epoch is
+    exactly the unpenalised one; a constant penalty moves the logits differently."""
+    runs = {}
+    for name, kw in {"none": {}, "ramp": {"wire_penalty": 5.0, "wire_penalty_ramp": 1.0},
+                     "flat": {"wire_penalty": 5.0}}.items():
+        tr = Trainer(small_cfg(epochs=2, batch_size=4096, **kw), tmp_path / name, progress=False)
+        assert tr.steps_per_epoch() == 1
+        tr.train_epoch()
+        runs[name] = torch.cat([layer.logits.detach().flatten() for layer in tr.model.layers])
+    assert torch.equal(runs["none"], runs["ramp"])
+    assert not torch.allclose(runs["none"], runs["flat"])

@@ -29,6 +29,7 @@ class Key:
     minimum: float | None = None
     nullable: bool = False
     below: float | None = None  # exclusive upper bound
+    maximum: float | None = None  # inclusive upper bound
 
 
 DATASETS = ("digits", "breast_cancer", "fashion_mnist", "mnist", "cifar10")
@@ -75,6 +76,16 @@ SCHEMA: dict[str, Key] = {
     "wire_penalty": Key(0.0, float, "weight of a loss term on the probability of two-input gates (mean over all "
                         "neurons): pushes gates that matter little toward wires and constants, which the netlist "
                         "passes remove (fewer LUTs and live input bits)", minimum=0.0),
+    "wire_penalty_ramp": Key(0.0, float, "fraction of the run (in steps) over which wire_penalty rises linearly from 0 "
+                             "to its value (gradual pruning: the network first learns unpenalised); 0: constant",
+                             minimum=0.0, maximum=1.0),
+    "distill.teacher": Key(None, str, "knowledge distillation: a trained run directory or netlist file whose class logits "
+                           "(group popcount / tau, by the reference evaluator) on the training samples are soft "
+                           "targets; null: off", nullable=True),
+    "distill.weight": Key(0.5, float, "weight of the soft-target loss; the label loss gets 1 - weight", minimum=0.0,
+                          maximum=1.0),
+    "distill.temperature": Key(2.0, float, "softmax temperature of teacher and student in the soft-target loss",
+                               minimum=1e-6),
     "hardware.board": Key(None, str, "board whose cost model estimates the netlist every epoch (e.g. icebreaker); null: no estimate", nullable=True),
     "hardware.max_lcs": Key(None, int, "logic-cell budget on hardware.board: training fails, printing the best estimate, when the final netlist exceeds it", minimum=1, nullable=True),
 }
@@ -133,6 +144,8 @@ def check_value(key: str, value, source: str):
         return list(value)
     if spec.minimum is not None and value < spec.minimum:
         raise ConfigError(f"{source}: {key}: {value!r} is below the minimum {spec.minimum}")
+    if spec.maximum is not None and not value <= spec.maximum:  # NaN too
+        raise ConfigError(f"{source}: {key}: {value!r} is above the maximum {spec.maximum}")
     if spec.below is not None and not value < spec.below:  # NaN too
         raise ConfigError(f"{source}: {key}: {value!r} must be below {spec.below}")
     return value

@@ -22,6 +22,7 @@ from logicforge.fileio import atomic_path, write_json, write_text
 from logicforge.netlist import analysis, reference
 from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
+from logicforge.train import distill
 from logicforge.train import functional as F
 from logicforge.train.connections import local_pairs
 from logicforge.train.encoding import fit_thresholds
@@ -80,6 +81,12 @@ class Trainer:
         self.y_train = torch.from_numpy(ds.y_train)
         self.y_test = torch.from_numpy(ds.y_test)
         classes = len(ds.class_names)
+        self.teacher = None  # (training samples, classes) teacher logits, aligned with y_train
+        kd = cfg.get("distill") or {}
+        if kd.get("teacher"):
+            net = distill.load_teacher(kd["teacher"], features=ds.features, feature_width=ds.feature_width,
+                                       classes=classes)
+            self.teacher = distill.teacher_logits(net, ds.x_train)
         group = cfg["group_size"] or max(1, (cfg["widths"] or [cfg["width"]])[-1] // classes)
         self.model = LogicNet(
             self.bits_train.shape[1], classes, layers=cfg["layers"], width=cfg["width"], group_size=group,
@@ -161,9 +168,11 @@ class Trainer:
         mine = dict(self.cfg)
         for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
             saved.pop(key, None), mine.pop(key, None)
-        for key in ("val_fraction", "wire_penalty"):  # checkpoints from before these keys: their default
+        for key in ("val_fraction", "wire_penalty", "wire_penalty_ramp"):  # checkpoints from before these keys: their default
             if key not in saved and mine.get(key) == 0.0:
                 mine.pop(key)
+        if "distill" not in saved and not (mine.get("distill") or {}).get("teacher"):
+            mine.pop("distill", None)
         if saved != mine:
             diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
@@ -222,9 +231,14 @@ class Trainer:
             scores = model(x, noise_seed=_seed(self.cfg["seed"], 2, self.step))
             # sum over this rank's samples / global batch, times world: DDP's gradient mean then
             # equals the gradient of the mean loss over the whole global batch.
-            loss = torch.nn.functional.cross_entropy(scores, y, reduction="sum") * (self.world / global_n)
+            if self.teacher is None:
+                loss = torch.nn.functional.cross_entropy(scores, y, reduction="sum")
+            else:
+                kd = self.cfg["distill"]
+                loss = distill.loss(scores, y, self.teacher[idx].to(self.device), kd["weight"], kd["temperature"])
+            loss = loss * (self.world / global_n)
             if self.cfg.get("wire_penalty"):
-                loss = loss + self.cfg["wire_penalty"] * self.two_input_probability()
+                loss = loss + self.wire_penalty_at(self.step) * self.two_input_probability()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg["lr_schedule"] != "constant":
@@ -248,6 +262,15 @@ class Trainer:
             dist.all_reduce(t)
             total = float(t.item())
         return total / max(1, count)
+
+    def wire_penalty_at(self, step: int) -> float:
+        """The wire penalty's weight at optimiser step ``step`` (0-based): ``wire_penalty``, reached
+        linearly over the first ``wire_penalty_ramp`` of all steps."""
+        w, ramp = self.cfg["wire_penalty"], self.cfg.get("wire_penalty_ramp", 0.0)
+        if not ramp:
+            return w
+        ramp_steps = ramp * self.cfg["epochs"] * self.steps_per_epoch()
+        return w * min(1.0, step / ramp_steps)
 
     def two_input_probability(self) -> torch.Tensor:
         """Mean over all neurons of softmax(logits) on the gates that read both inputs: the
