@@ -25,6 +25,13 @@ COEF = {
     "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
 }
 
+#: ECP5 (``ulx3s-85f``): the same top and structure, but ``synth_ecp5`` (ABC9, LUT5/LUT6 joined from
+#: LUT4 pairs) needs more LUT4 sites (LUT4 + 2 per CCU2C) than ``synth_ice40`` needs LUT4s: yosys
+#: LUT4 sites per LUT4 of the iCE40 model, fitted to the ECP5 syntheses of docs/hardware.md ("A
+#: bigger board"). A slice holds two LUT4 and two flip-flops that need not belong together, so the
+#: design's logic cells are max(LUT4 sites, FF), as ``synth.json`` counts them there.
+ECP5_LUT_SITES = 1.34
+
 
 def _popcount_cost(G: int, plps: int) -> tuple[int, int, int]:
     """(LUT4, FF, LC) of one class's popcount as ``head.build_head`` builds it."""
@@ -178,6 +185,7 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     """Predicted ``luts``, ``ffs``, ``lcs`` (and per part in ``parts``) of the board design.
 
     ``board`` ``icebreaker``: the UART top with the streaming encoder (what ``synth`` builds);
+    ``ulx3s-85f``: the same top on ECP5 (``luts`` are LUT4 sites, scaled by ``ECP5_LUT_SITES``);
     ``generic``: the core alone with its parallel comparators (no top). ``graph``: an already
     optimised ``passes.Graph`` of ``netlist`` (saves the passes' time).
     """
@@ -186,8 +194,8 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
 
     lps = pipeline.check_layers_per_stage(layers_per_stage)
     plps = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
-    if board not in ("icebreaker", "generic"):
-        raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic)")
+    if board not in ("icebreaker", "generic", "ulx3s-85f"):
+        raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic, ulx3s-85f)")
     if graph is None:
         graph, _ = passes.optimize(netlist)
     sch = pipeline.schedule(graph, lps)
@@ -217,7 +225,20 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
         d["luts_structural"], d["ffs_structural"] = int(round(d["luts"])), int(d["ffs"])
         d["luts"] = int(round(d["luts"] * COEF["lut_scale"]))
         d["ffs"] = int(round(d["ffs"] * COEF["ff_scale"]))
+    if board == "ulx3s-85f":
+        for d in parts.values():
+            d["luts"] = int(round(d["luts"] * ECP5_LUT_SITES))
+            d["lcs"] = max(d["luts"], d["ffs"])
     total = {key: sum(d[key] for d in parts.values()) for key in ("luts", "ffs", "lcs")}
+    if board == "ulx3s-85f":
+        # LUT4s and flip-flops of different parts share slices: the whole design's max, split
+        # over the parts in proportion (as ``flow.lc_split`` does)
+        lcs, raw = max(total["luts"], total["ffs"]), total["lcs"]
+        for d in parts.values():
+            d["lcs"] = int(round(d["lcs"] * lcs / raw)) if raw else 0
+        big = max(parts, key=lambda name: parts[name]["lcs"])
+        parts[big]["lcs"] += lcs - sum(d["lcs"] for d in parts.values())
+        total["lcs"] = lcs
     latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,
                                classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre)
     return {**total, "parts": parts, "board": board, "layers_per_stage": lps,

@@ -258,7 +258,7 @@ def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
 
 
 def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-          log=print, split: bool = True, popcount_levels_per_stage=None) -> dict:
+          log=print, split: bool = True, popcount_levels_per_stage=None, generated=None) -> dict:
     """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
 
     For a board with a top: ``top.v`` -> yosys (``synth_ice40``/``synth_ecp5``) -> ``nextpnr-<family> --report``.
@@ -266,7 +266,9 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     ``fmax_mhz``, ``clock_mhz``, ``fits``, ``meets_timing``, ``seconds`` {yosys, nextpnr},
     ``nextpnr_report``, ``clocks``, ``top`` (the top's info) and ``design_sha256``. A design that
     does not fit gives ``fits: false`` (nextpnr is skipped when yosys alone needs more LUTs than
-    the device has). This function does not judge; :func:`check` does.
+    the device has). This function does not judge; :func:`check` does. ``generated``: the
+    ``(files, info)`` that ``board.generate_top`` returned for exactly these arguments and the
+    seconds it took (the caller made them already; on big designs generating the top takes minutes).
 
     For ``generic``: yosys ``synth_ice40`` of the core alone; ``luts``/``ffs`` and ``null`` for
     everything that needs place-and-route.
@@ -286,12 +288,16 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
         stale.unlink(missing_ok=True)
     log(f"synth: generating the {board.name} top ...")
     t0 = time.monotonic()
-    files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
-                                     popcount_levels_per_stage=popcount_levels_per_stage)
+    earlier = 0.0
+    if generated is None:
+        files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
+                                         popcount_levels_per_stage=popcount_levels_per_stage)
+    else:
+        files, info, earlier = generated
     for name, text in files.items():
         write_text(outdir / name, text)
     write_json(outdir / "top_info.json", info)
-    gen_seconds = time.monotonic() - t0
+    gen_seconds = earlier + time.monotonic() - t0
     clock = info["clock_mhz"]
 
     log(f"synth: yosys {family.synth_command.split()[0]} ({_FIRST_RUN_NOTE}) ...")
@@ -482,13 +488,15 @@ def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_
                               f"use a board with a top: {real}")
     family = FAMILIES[board.family]
     outdir = Path(outdir)
+    t0 = time.monotonic()
     files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
                                      popcount_levels_per_stage=popcount_levels_per_stage)
+    gen_seconds = time.monotonic() - t0
     result = _matching_result(outdir, files, board, info["clock_mhz"])
     if result is None:
         result = synth(netlist, board_name, outdir, layers_per_stage=layers_per_stage,
                        clock_mhz=clock_mhz, baud=baud, log=log,
-                       popcount_levels_per_stage=popcount_levels_per_stage)
+                       popcount_levels_per_stage=popcount_levels_per_stage, generated=(files, info, gen_seconds))
         log(summary(result))
     else:
         log(f"bitstream: reusing the placed design of {outdir / SYNTH_JSON}")

@@ -303,3 +303,30 @@ def test_synth_ulx3s_with_the_pll(small_net, tmp_path):
     constraints = {c["constraint_mhz"] for c in r["clocks"].values()}
     assert 100.0 in constraints, r["clocks"]
     assert r["fmax_mhz"] >= 100.0 and r["meets_timing"] is True
+
+
+def test_bitstream_generates_the_top_once(small_net, tmp_path, monkeypatch):
+    """bitstream() hands the top it generated (to look for a reusable placed design) to synth()
+    instead of generating it again: on the Fashion-MNIST design one generation takes minutes."""
+    board_cls = type(get_board(BOARD))
+    real = board_cls.generate_top
+    calls = []
+
+    def counting(self, *a, **kw):
+        calls.append(kw)
+        return real(self, *a, **kw)
+
+    seen = {}
+
+    def fake_synth(netlist, board_name, outdir, **kw):
+        seen.update(kw)
+        return {"device": "LFE5U-85F", "board": board_name, "fits": False, "lcs": 90000, "lcs_available": 83640}
+
+    monkeypatch.setattr(board_cls, "generate_top", counting)
+    monkeypatch.setattr(flow, "synth", fake_synth)
+    monkeypatch.setattr(flow, "summary", lambda result: "")
+    with pytest.raises(LogicforgeError, match="does not fit"):
+        flow.bitstream(small_net, BOARD, tmp_path, clock_mhz=100)
+    assert len(calls) == 1
+    files, info, seconds = seen["generated"]
+    assert "top.v" in files and info["clock_mhz"] == pytest.approx(100, rel=0.01) and seconds >= 0

@@ -80,3 +80,18 @@ def test_lc_split_parts_and_total(tmp_path):
     assert parts["encoder"]["brams"] == 1 and parts["top"]["luts"] == 25
     split = flow.lc_split(parts, 400)
     assert sum(split.values()) == 400 and split["head"] > split["gates"] > split["encoder"]
+
+
+def test_ecp5_estimate_scales_lut_sites_and_counts_slices_as_max():
+    """On the ULX3S-85F the same structure is counted in ECP5 LUT4 sites (``ECP5_LUT_SITES`` per
+    iCE40 LUT4) and its logic cells are max(LUT4 sites, FF) of the whole design."""
+    from logicforge.boards.estimate import ECP5_LUT_SITES
+
+    net = design_netlist(DESIGNS["r1_f64w5_2x1000_k10g100"])
+    ice = estimate(net, board="icebreaker", clock_mhz=100)
+    ecp = estimate(net, board="ulx3s-85f", clock_mhz=100)
+    assert ecp["ffs"] == ice["ffs"]
+    assert abs(ecp["luts"] - ECP5_LUT_SITES * ice["luts"]) <= len(ecp["parts"])  # rounding per part
+    assert ecp["lcs"] == max(ecp["luts"], ecp["ffs"]) == sum(p["lcs"] for p in ecp["parts"].values())
+    for name, part in ecp["parts"].items():
+        assert part["luts"] == round(ice["parts"][name]["luts"] * ECP5_LUT_SITES)

@@ -8,7 +8,8 @@ def configure(p) -> None:
     from logicforge import source
 
     p.add_argument("--board", default="icebreaker",
-                   help="icebreaker (UART top, streaming encoder; default) or generic (the core alone)")
+                   help="icebreaker (UART top, streaming encoder; default), ulx3s-85f (the same top on ECP5; "
+                        "LUT4 counts are LUT4 sites) or generic (the core alone)")
     source.add_arguments(p)
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ", help="system clock (default 12)")
     p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
