@@ -428,9 +428,15 @@ def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = Tr
             write_text(run_dir / "config.yaml", _dump_yaml(cfg))
         summary = trainer.fit()
         if world > 1:  # rank 0 writes the results last; nobody leaves the group before it is done
+            import gc
+
             import torch.distributed as dist
 
             dist.barrier()
+            # the DistributedDataParallel wrapper holds the group: release it here, so that the group's
+            # worker threads stop in destroy_process_group below and not at interpreter exit
+            del trainer
+            gc.collect()
         return summary
     finally:
         if world > 1:
