@@ -36,3 +36,17 @@ def small_net_file(tmp_path, small_net):
     path = tmp_path / "small.json"
     small_net.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def make_cfg():
+    """``make_cfg(base, **overrides)``: the training config resolved from the plain dict ``base`` with
+    its top-level keys ``overrides`` replaced (``base`` itself is left unchanged), named ``"t"``."""
+    import copy
+
+    from logicforge.train import config
+
+    def make(base: dict, **overrides) -> dict:
+        return config.resolve({**copy.deepcopy(base), **overrides}, "test") | {"name": "t"}
+
+    return make

@@ -1,7 +1,5 @@
 """Knowledge distillation from a teacher netlist (config block ``distill``), on the bundled digits."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -18,16 +16,10 @@ SMALL = {"widths": [240, 120], "group_size": 6, "epochs": 6, "batch_size": 64, "
          "mode": "softmax", "init": "gaussian", "encoding": {"thresholds": 3}, "backend": "torch"}
 
 
-def small_cfg(**kw):
-    d = json.loads(json.dumps(SMALL))
-    d.update(kw)
-    return config.resolve(d, "test") | {"name": "t"}
-
-
 @pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
+def teacher_dir(make_cfg, tmp_path_factory):
     d = tmp_path_factory.mktemp("teacher") / "run"
-    train(small_cfg(), d, progress=False)
+    train(make_cfg(SMALL), d, progress=False)
     return d
 
 
@@ -68,17 +60,17 @@ def test_loss_weights_label_and_soft_target_terms():
     assert torch.equal(distill.loss(s, y, t, 1.0, 3.0), distill.loss(s, (y + 1) % 4, t, 1.0, 3.0))
 
 
-def test_trainer_aligns_teacher_targets_with_the_training_samples_left_after_the_hold_out(teacher_dir):
-    cfg = small_cfg(val_fraction=0.2, distill={"teacher": str(teacher_dir)})
+def test_trainer_aligns_teacher_targets_with_the_training_samples_left_after_the_hold_out(make_cfg, teacher_dir):
+    cfg = make_cfg(SMALL, val_fraction=0.2, distill={"teacher": str(teacher_dir)})
     tr = Trainer(cfg, teacher_dir.parent / "aligned", progress=False)
     net = nf.load(teacher_dir / "netlist.json")
     scores, _ = reference.evaluate(net, tr.dataset.x_train)
     assert tr.teacher.shape == (len(tr.y_train), 10)
     assert np.allclose(tr.teacher.numpy(), scores / net.tau)
-    assert Trainer(small_cfg(), teacher_dir.parent / "plain", progress=False).teacher is None
+    assert Trainer(make_cfg(SMALL), teacher_dir.parent / "plain", progress=False).teacher is None
 
 
-def test_student_follows_the_teacher_not_the_labels_at_weight_one(teacher_dir):
+def test_student_follows_the_teacher_not_the_labels_at_weight_one(make_cfg, teacher_dir):
     """A teacher that answers (true class + 1) mostly: a student distilled with weight 1 learns that
     mapping; with weight 0 it learns the labels."""
     net = nf.load(teacher_dir / "netlist.json")
@@ -90,7 +82,7 @@ def test_student_follows_the_teacher_not_the_labels_at_weight_one(teacher_dir):
     runs = {}
     for w in (0.0, 1.0):
         d = teacher_dir.parent / f"w{w}"
-        train(small_cfg(distill={"teacher": str(teacher_dir.parent / "shifted.json"), "weight": w,
+        train(make_cfg(SMALL, distill={"teacher": str(teacher_dir.parent / "shifted.json"), "weight": w,
                                  "temperature": 1.0}), d, progress=False)
         _, runs[w] = reference.evaluate(nf.load(d / "netlist.json"), ds.x_test)
     agree = {w: float(np.mean(c == teacher_cls)) for w, c in runs.items()}
@@ -99,17 +91,17 @@ def test_student_follows_the_teacher_not_the_labels_at_weight_one(teacher_dir):
     assert acc[0.0] > 0.6 and agree[0.0] < 0.3
 
 
-def test_bad_teacher_is_a_one_line_error(tmp_path, teacher_dir):
+def test_bad_teacher_is_a_one_line_error(make_cfg, tmp_path, teacher_dir):
     with pytest.raises(LogicforgeError, match="distill.teacher: .*no such run directory or netlist file"):
-        Trainer(small_cfg(distill={"teacher": str(tmp_path / "nowhere")}), tmp_path / "a", progress=False)
+        Trainer(make_cfg(SMALL, distill={"teacher": str(tmp_path / "nowhere")}), tmp_path / "a", progress=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(LogicforgeError, match="distill.teacher: .*holds no netlist.json"):
-        Trainer(small_cfg(distill={"teacher": str(tmp_path / "empty")}), tmp_path / "b", progress=False)
+        Trainer(make_cfg(SMALL, distill={"teacher": str(tmp_path / "empty")}), tmp_path / "b", progress=False)
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(nf.NetlistError, match="junk.json: not valid JSON"):
-        Trainer(small_cfg(distill={"teacher": str(tmp_path / "junk.json")}), tmp_path / "c", progress=False)
+        Trainer(make_cfg(SMALL, distill={"teacher": str(tmp_path / "junk.json")}), tmp_path / "c", progress=False)
     with pytest.raises(LogicforgeError, match="distill.teacher: .*reads 64 features .*the dataset has 30 of .* 2 classes"):
-        Trainer(small_cfg(dataset="breast_cancer", distill={"teacher": str(teacher_dir)}), tmp_path / "d",
+        Trainer(make_cfg(SMALL, dataset="breast_cancer", distill={"teacher": str(teacher_dir)}), tmp_path / "d",
                 progress=False)
 
 

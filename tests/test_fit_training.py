@@ -1,7 +1,5 @@
 """Training options for small, hardware-sized networks: per-layer widths and local first-layer connections."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -15,12 +13,6 @@ from logicforge.train.trainer import Trainer, train
 
 SMALL = {"epochs": 2, "batch_size": 64, "lr": 0.05, "tau": 2.0, "mode": "softmax", "init": "gaussian",
          "encoding": {"thresholds": 3}, "backend": "torch", "group_size": 4}
-
-
-def small_cfg(**kw):
-    d = json.loads(json.dumps(SMALL))
-    d.update(kw)
-    return config.resolve(d, "test") | {"name": "t"}
 
 
 def _bit_owner(thresholds):
@@ -61,12 +53,12 @@ def test_local_pairs_are_a_function_of_the_generator_seed():
     assert not torch.equal(a[0], c[0])
 
 
-def test_local_connections_need_square_images():
+def test_local_connections_need_square_images(make_cfg):
     assert image_side(784) == 28
     with pytest.raises(LogicforgeError, match="not a square"):
         image_side(30)
     with pytest.raises(LogicforgeError, match="not a square"):
-        Trainer(small_cfg(dataset="breast_cancer", connections="local"), "unused", progress=False)
+        Trainer(make_cfg(SMALL, dataset="breast_cancer", connections="local"), "unused", progress=False)
 
 
 def test_widths_config_is_checked():
@@ -78,8 +70,8 @@ def test_widths_config_is_checked():
         config.resolve({"local_radius": -1}, "t")
 
 
-def test_tree_widths_and_local_connections_train_and_export_exactly(tmp_path):
-    cfg = small_cfg(widths=[160, 80], connections="local", local_radius=1, epochs=6)
+def test_tree_widths_and_local_connections_train_and_export_exactly(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, widths=[160, 80], connections="local", local_radius=1, epochs=6)
     summary = train(cfg, tmp_path / "run", progress=False)
     net = nf.load(tmp_path / "run" / "netlist.json")
     assert [len(layer.op) for layer in net.layers] == [160, 80, 40]

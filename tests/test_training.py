@@ -1,7 +1,5 @@
 """The trainer end to end on small networks: export parity, resume, reproducibility."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -9,22 +7,15 @@ import torch
 from logicforge.errors import LogicforgeError
 from logicforge.netlist import format as nf
 from logicforge.netlist import reference
-from logicforge.train import config
 from logicforge.train.trainer import Trainer, train
 
 SMALL = {"layers": 2, "width": 200, "epochs": 3, "batch_size": 64, "lr": 0.1, "tau": 3.0,
          "residual_logit": 2.0, "encoding": {"thresholds": 3}, "backend": "torch"}
 
 
-def small_cfg(**kw):
-    d = json.loads(json.dumps(SMALL))
-    d.update(kw)
-    return config.resolve(d, "test") | {"name": "t"}
-
-
 @pytest.mark.parametrize("mode", ["gumbel", "softmax"])
-def test_discrete_predictions_equal_reference_on_exported_netlist(tmp_path, mode):
-    cfg = small_cfg(mode=mode, epochs=8)
+def test_discrete_predictions_equal_reference_on_exported_netlist(make_cfg, tmp_path, mode):
+    cfg = make_cfg(SMALL, mode=mode, epochs=8)
     summary = train(cfg, tmp_path / "run", progress=False)
     net = nf.load(tmp_path / "run" / "netlist.json")
     test = np.load(tmp_path / "run" / "test_set.npz")
@@ -52,8 +43,8 @@ def _state(run):
     return st
 
 
-def test_resume_is_equivalent_to_an_uninterrupted_run(tmp_path):
-    cfg = small_cfg(epochs=4)
+def test_resume_is_equivalent_to_an_uninterrupted_run(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, epochs=4)
     train(cfg, tmp_path / "straight", progress=False)
     train(dict(cfg, epochs=2), tmp_path / "split", progress=False)
     train(cfg, tmp_path / "split", resume=True, progress=False)
@@ -66,8 +57,8 @@ def test_resume_is_equivalent_to_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "straight" / "netlist.json").read_text() == (tmp_path / "split" / "netlist.json").read_text()
 
 
-def test_same_seed_same_result_and_different_seed_differs(tmp_path):
-    cfg = small_cfg(epochs=1)
+def test_same_seed_same_result_and_different_seed_differs(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, epochs=1)
     train(cfg, tmp_path / "a", progress=False)
     train(cfg, tmp_path / "b", progress=False)
     train(dict(cfg, seed=1), tmp_path / "c", progress=False)
@@ -76,15 +67,15 @@ def test_same_seed_same_result_and_different_seed_differs(tmp_path):
     assert read(tmp_path / "a") != read(tmp_path / "c")
 
 
-def test_refuses_to_overwrite_a_run(tmp_path):
-    cfg = small_cfg(epochs=1)
+def test_refuses_to_overwrite_a_run(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, epochs=1)
     train(cfg, tmp_path / "a", progress=False)
     with pytest.raises(LogicforgeError, match="--resume"):
         train(cfg, tmp_path / "a", progress=False)
 
 
-def test_resume_rejects_a_changed_config(tmp_path):
-    cfg = small_cfg(epochs=1)
+def test_resume_rejects_a_changed_config(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, epochs=1)
     train(cfg, tmp_path / "a", progress=False)
     with pytest.raises(LogicforgeError, match="differs.*lr"):
         train(dict(cfg, lr=0.5), tmp_path / "a", resume=True, progress=False)

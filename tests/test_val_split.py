@@ -17,12 +17,6 @@ SMALL = {"widths": [120, 60], "group_size": 4, "epochs": 3, "batch_size": 64, "l
          "mode": "softmax", "init": "gaussian", "encoding": {"thresholds": 3}, "backend": "torch"}
 
 
-def small_cfg(**kw):
-    d = json.loads(json.dumps(SMALL))
-    d.update(kw)
-    return config.resolve(d, "test") | {"name": "t"}
-
-
 def test_hold_out_is_a_fixed_stratified_partition_of_the_training_split():
     ds = datasets.load_dataset("digits")
     rest, xv, yv = datasets.hold_out(ds, 0.2)
@@ -49,8 +43,8 @@ def test_val_fraction_out_of_range_is_a_config_error(bad):
         config.resolve({"wire_penalty": -1.0}, "t")
 
 
-def test_validation_accuracy_is_logged_every_epoch_on_held_out_samples(tmp_path):
-    cfg = small_cfg(val_fraction=0.25, epochs=6)
+def test_validation_accuracy_is_logged_every_epoch_on_held_out_samples(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, val_fraction=0.25, epochs=6)
     summary = train(cfg, tmp_path / "run", progress=False)
     trainer = Trainer(cfg, tmp_path / "run", progress=False)
     full = datasets.load_dataset("digits")
@@ -65,12 +59,12 @@ def test_validation_accuracy_is_logged_every_epoch_on_held_out_samples(tmp_path)
     assert summary["val_acc_discrete"] == history[-1]["val_acc_discrete"] and summary["val_samples"] == len(yv)
     assert summary["val_acc_discrete"] > 0.5  # chance is 0.1
     # without it: no validation set, the whole training split is used
-    plain = Trainer(small_cfg(), tmp_path / "plain", progress=False)
+    plain = Trainer(make_cfg(SMALL), tmp_path / "plain", progress=False)
     assert plain.x_val is None and len(plain.y_train) == len(full.y_train)
 
 
-def test_two_input_probability_is_the_mean_softmax_mass_on_gates_that_read_both_inputs(tmp_path):
-    trainer = Trainer(small_cfg(init="residual", residual_logit=3.0), tmp_path / "r", progress=False)
+def test_two_input_probability_is_the_mean_softmax_mass_on_gates_that_read_both_inputs(make_cfg, tmp_path):
+    trainer = Trainer(make_cfg(SMALL, init="residual", residual_logit=3.0), tmp_path / "r", progress=False)
     p = torch.softmax(torch.tensor([3.0] + [0.0] * 15), 0)  # the residual init: A has logit 3
     two = gates.READS_A & gates.READS_B
     assert int(two.sum()) == 10  # six of the sixteen ops are wires, inversions or constants
@@ -78,36 +72,36 @@ def test_two_input_probability_is_the_mean_softmax_mass_on_gates_that_read_both_
     assert float(trainer.two_input_probability()) == pytest.approx(expected, rel=1e-6)
 
 
-def test_wire_penalty_leaves_fewer_live_gates_after_the_passes(tmp_path):
+def test_wire_penalty_leaves_fewer_live_gates_after_the_passes(make_cfg, tmp_path):
     live = {}
     for w in (0.0, 3.0):
-        train(small_cfg(epochs=4, wire_penalty=w), tmp_path / f"w{w}", progress=False)
+        train(make_cfg(SMALL, epochs=4, wire_penalty=w), tmp_path / f"w{w}", progress=False)
         graph, _ = passes.optimize(nf.load(tmp_path / f"w{w}" / "netlist.json"))
         live[w] = graph.num_gates
     assert live[3.0] < 0.7 * live[0.0], live
 
 
-def test_wire_penalty_ramp_rises_linearly_then_holds(tmp_path):
-    cfg = small_cfg(wire_penalty=0.4, wire_penalty_ramp=0.5, epochs=4)
+def test_wire_penalty_ramp_rises_linearly_then_holds(make_cfg, tmp_path):
+    cfg = make_cfg(SMALL, wire_penalty=0.4, wire_penalty_ramp=0.5, epochs=4)
     tr = Trainer(cfg, tmp_path / "ramp", progress=False)
     total = 4 * tr.steps_per_epoch()
     assert tr.wire_penalty_at(0) == 0.0
     assert tr.wire_penalty_at(total // 4) == pytest.approx(0.4 * (total // 4) / (total / 2))
     assert tr.wire_penalty_at(total // 2) == pytest.approx(0.4)
     assert tr.wire_penalty_at(total - 1) == pytest.approx(0.4)
-    flat = Trainer(small_cfg(wire_penalty=0.4), tmp_path / "flat", progress=False)
+    flat = Trainer(make_cfg(SMALL, wire_penalty=0.4), tmp_path / "flat", progress=False)
     assert flat.wire_penalty_at(0) == flat.wire_penalty_at(10_000) == 0.4
     with pytest.raises(config.ConfigError, match="wire_penalty_ramp: 1.5 is above the maximum 1.0"):
         config.resolve({"wire_penalty_ramp": 1.5}, "t")
 
 
-def test_ramped_penalty_trains_its_first_step_unpenalised(tmp_path):
+def test_ramped_penalty_trains_its_first_step_unpenalised(make_cfg, tmp_path):
     """One step per epoch (the batch holds the whole training split): under a ramp the first epoch is
     exactly the unpenalised one; a constant penalty moves the logits differently."""
     runs = {}
     for name, kw in {"none": {}, "ramp": {"wire_penalty": 5.0, "wire_penalty_ramp": 1.0},
                      "flat": {"wire_penalty": 5.0}}.items():
-        tr = Trainer(small_cfg(epochs=2, batch_size=4096, **kw), tmp_path / name, progress=False)
+        tr = Trainer(make_cfg(SMALL, epochs=2, batch_size=4096, **kw), tmp_path / name, progress=False)
         assert tr.steps_per_epoch() == 1
         tr.train_epoch()
         runs[name] = torch.cat([layer.logits.detach().flatten() for layer in tr.model.layers])
