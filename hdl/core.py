@@ -9,7 +9,8 @@ from amaranth.lib.wiring import In, Out
 from logicforge.hdl import pipeline
 from logicforge.hdl.encoder import ge_const
 from logicforge.hdl.gate_logic import gate_expr
-from logicforge.hdl.head import build_head, class_width
+from logicforge.hdl.head import (SerialScorer, build_head, build_serial_scorer, build_shift_chains,
+                                 class_width)
 from logicforge.netlist import passes
 from logicforge.netlist.format import Netlist
 from logicforge.netlist.gates import READS_A, READS_B
@@ -38,6 +39,20 @@ class LogicNetCore(wiring.Component):
     head a submodule (its own Verilog module ``...head``) so synthesis can count its cells apart;
     the logic is the same.
 
+    Variant ``head="serial"`` (default ``"tree"``): the serial head (``hdl/head.py``,
+    ``SerialHead``) for samples that arrive far apart. ``in_valid`` pulses must then be at least
+    ``sample_interval = pipeline.serial_interval(G, K) = G + K + 1`` cycles apart (a closer one
+    abandons the sample in progress), and ``out_valid`` (one pulse) rises ``latency =
+    pipeline.latency(..., head="serial")`` cycles after ``in_valid``; ``out_class``/``out_scores``
+    hold from then until the next sample reaches the head. The last gate stage's register is
+    MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
+    next bit`` with the literal the stage's combinational expression of that output (inversion
+    folded in, constant-1 outputs preset into the counter, constant-0 outputs left out), so the
+    last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
+    load from the encode register (``in_bits`` when ``pre_encoded``). The chain flip-flops belong
+    to the core proper (with ``hierarchy=True`` they count as "gates"); the counters, the argmax
+    scan and the control are the head (``SerialScorer`` submodule with ``hierarchy``).
+
     Structure: a register of the used threshold comparators, the optimised gate DAG with a
     register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
     then the ``ClassifierHead`` logic (inlined: the Verilog is one flat module).
@@ -49,7 +64,7 @@ class LogicNetCore(wiring.Component):
 
     def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, pre_encoded: bool = False,
-                 with_scores: bool = True, hierarchy: bool = False):
+                 with_scores: bool = True, hierarchy: bool = False, head: str | None = None):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
         self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
@@ -69,10 +84,12 @@ class LogicNetCore(wiring.Component):
         self.pre_encoded = bool(pre_encoded)
         self.with_scores = bool(with_scores)
         self.hierarchy = bool(hierarchy)
+        self.head = pipeline.check_head(head)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                         group_size=netlist.group_size, classes=netlist.classes,
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
-                                        pre_encoded=self.pre_encoded)
+                                        pre_encoded=self.pre_encoded, head=self.head)
+        self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
         g, sch = self.graph, self.schedule
         self._enc_nodes = [n for n in range(1, g.first_gate) if sch.last_use[n] > 0]
         self.comparators = [g.inputs[n - 1] for n in self._enc_nodes]
@@ -93,6 +110,10 @@ class LogicNetCore(wiring.Component):
         W = self.netlist.feature_width
         f0 = g.first_gate
         front = (0 if self.pre_encoded else pipeline.ENCODE_STAGES) + sch.stages
+        serial = self.head == "serial"
+        if serial:  # the valid chain ends at the load cycle of the shift chains
+            front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=sch.layers_per_stage,
+                                               pre_encoded=self.pre_encoded)
 
         # valid chain for the encode and gate stages (reset)
         if front:
@@ -138,6 +159,9 @@ class LogicNetCore(wiring.Component):
                 m.d.comb += sig.eq(Cat(*exprs))
                 for i, j in enumerate(js):
                     comb[f0 + j] = sig[i]
+            if serial and k == sch.stages:  # merged into the shift chains below
+                reg = {n: operand(n) for n in range(1, g.num_nodes) if sch.last_use[n] == sch.stages + 1}
+                break
             alive = [n for n in range(1, g.num_nodes) if sch.stage[n] <= k < sch.last_use[n]]
             new_reg = {}
             if alive:
@@ -153,6 +177,8 @@ class LogicNetCore(wiring.Component):
                 return C(lit & 1, 1)
             return ~reg[n] if lit & 1 else reg[n]
 
+        if serial:
+            return self._serial_head(m, head_valid, reg)
         if self.hierarchy:  # the head as its own Verilog module (the board top counts its cells)
             from logicforge.hdl.head import ClassifierHead
 
@@ -180,12 +206,42 @@ class LogicNetCore(wiring.Component):
             m.d.comb += self.out_scores.eq(out_scores)
         return m
 
+    def _serial_head(self, m, load, reg):
+        """The shift chains (loading ``reg``'s output literals: the last stage's combinational
+        values, or registered bits with no gate stage) and the serial scorer."""
+        g, K, G = self.graph, self.classes, self.group_size
+        class_bits, presets = [], []
+        for k in range(K):
+            bits, ones = [], 0
+            for lit in g.outputs[k * G:(k + 1) * G]:
+                n = lit >> 1
+                if n == passes.CONST:
+                    ones += lit & 1
+                else:
+                    bits.append(~reg[n] if lit & 1 else reg[n])
+            class_bits.append(bits)
+            presets.append(ones)
+        tails = build_shift_chains(m, load, class_bits)
+        if self.hierarchy:
+            m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores)
+            m.d.comb += [sc.load.eq(load), sc.tails.eq(Cat(*tails))]
+            out_valid, out_class, out_scores = sc.out_valid, sc.out_class, sc.out_scores if self.with_scores else None
+        else:
+            out_valid, out_class, out_scores, _ = build_serial_scorer(m, load, tails, K, G, presets=presets,
+                                                                      with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m
+
     def info(self) -> dict:
         """Facts about the generated core (written next to core.v as core.json)."""
         first = self.passes_report[0]["gates_before"] if self.passes_report else self.graph.num_gates
         return {
             "module": "logicnet_core",
             "latency_cycles": self.latency,
+            "head": self.head,
+            "sample_interval_cycles": self.sample_interval,
             "pre_encoded": self.pre_encoded,
             "layers_per_stage": self.layers_per_stage,
             "popcount_levels_per_stage": self.popcount_levels_per_stage,

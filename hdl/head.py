@@ -273,3 +273,169 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         m.d.sync += d.eq(delayed)
         delayed = d
     return out_valid, cands[0][1], delayed
+
+
+# -- the serial head ------------------------------------------------------------------------------
+
+def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "chain") -> list:
+    """K shift chains, one per class, in module ``m``; returns each chain's tail bit (the bit the
+    counter adds this cycle; a constant 0 for an empty chain).
+
+    ``class_bits[k]`` lists class k's (non-constant) bit expressions. Chain k is a reset-less
+    register of ``len(class_bits[k])`` bits named ``{name}{k}``: at a clock edge with ``load`` high
+    it takes the expressions, otherwise it shifts one place towards bit 0, a 0 entering at the top.
+    Each flip-flop's next state is ``load ? expr : next bit``, so a chain bit and the LUT that
+    computes ``expr`` (e.g. the last gate level) share one LUT4 where ``expr`` reads two inputs.
+    """
+    tails = []
+    for k, bits in enumerate(class_bits):
+        if not bits:
+            tails.append(C(0, 1))
+            continue
+        ch = Signal(len(bits), name=f"{name}{k}", reset_less=True)
+        m.d.sync += ch.eq(Mux(load, Cat(*bits), Cat(ch[1:], C(0, 1))))
+        tails.append(ch[0])
+    return tails
+
+
+def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: int, *,
+                        presets=None, with_scores: bool = True):
+    """The counters, argmax scan and control of the serial head, in module ``m``.
+
+    ``load`` is high in the cycle the chains load (clock edge L); ``tails[k]`` is chain k's bit 0,
+    which carries class k's bits one per cycle in the cycles L+1 .. L+G and 0 afterwards.
+    ``presets[k]`` (default 0) is added to class k's score: the constant-1 bits left out of its chain.
+
+    Returns (out_valid, out_class, out_scores or None, busy): ``out_valid`` is a registered one-cycle
+    pulse in cycle L + G + K + 1 (``pipeline.serial_head_latency`` after the load cycle); ``out_class``
+    (the smallest k with the maximal score) and ``out_scores`` (K*S bits, class 0 lowest) are valid
+    in that cycle and stay until the next load. ``busy`` is high in cycles L+1 .. L+G+K: a load is
+    allowed whenever it is low (also in the ``out_valid`` cycle); a load while busy abandons the
+    sample in progress (its ``out_valid`` never comes).
+
+    Structure: K counters of S = ``score_width(G)`` bits (``count + tail``, one short carry chain),
+    cleared to the preset by the load. After G shift cycles the counters rotate (class k+1's count
+    moves to k) for K cycles while ``best``/``best_class`` take counter 0 where it is strictly
+    greater (one S-bit compare, carry chain, into the registers' enable), so ties keep the smaller
+    index; after K rotations the counters hold their scores again. Control: two down counters whose
+    sign bit ends the shift and scan phases, and three reset flags (``counting``, ``scan``,
+    ``done``); every other register is reset-less.
+    """
+    K, G, S = int(classes), int(group_size), score_width(group_size)
+    cw = class_width(K)
+    presets = [0] * K if presets is None else [int(p) for p in presets]
+
+    counting = Signal(name="sh_counting")
+    scan = Signal(name="sh_scan")
+    done = Signal(name="sh_done")
+    w1 = max(G - 2, 1).bit_length() + 1
+    w2 = max(K - 2, 1).bit_length() + 1
+    shift_left = Signal(w1, name="sh_shift_left", reset_less=True)  # negative in cycle L + G
+    scan_left = Signal(w2, name="sh_scan_left", reset_less=True)  # negative in cycle L + G + K
+    index = Signal(cw, name="sh_index", reset_less=True)  # the class counter 0 holds while scanning
+    best = Signal(S, name="sh_best", reset_less=True)
+    best_class = Signal(cw, name="sh_best_class", reset_less=True)
+    counters = [Signal(S, name=f"sh_count{k}", reset_less=True) for k in range(K)]
+
+    m.d.sync += done.eq(scan & scan_left[-1])
+    with m.If(load):
+        m.d.sync += [counting.eq(1), scan.eq(0), shift_left.eq((G - 2) % (1 << w1)),
+                     scan_left.eq((K - 2) % (1 << w2)), index.eq(0), best.eq(0), best_class.eq(0)]
+        m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
+    with m.Else():
+        with m.If(counting):
+            m.d.sync += shift_left.eq(shift_left - 1)
+            with m.If(shift_left[-1]):
+                m.d.sync += [counting.eq(0), scan.eq(1)]
+        with m.If(scan):
+            m.d.sync += [scan_left.eq(scan_left - 1), index.eq(index + 1)]
+            with m.If(scan_left[-1]):
+                m.d.sync += scan.eq(0)
+            with m.If(counters[0] > best):
+                m.d.sync += [best.eq(counters[0]), best_class.eq(index)]
+            m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
+        with m.Else():
+            m.d.sync += [c.eq((c + t)[:S]) for c, t in zip(counters, tails)]
+    busy = Signal(name="sh_busy")
+    m.d.comb += busy.eq(counting | scan)
+    scores = Cat(*counters) if with_scores else None
+    return done, best_class, scores, busy
+
+
+class SerialScorer(wiring.Component):
+    """The serial head behind its shift chains: counters, argmax scan and control
+    (``build_serial_scorer``; a component so the board top's synthesis counts its cells as the head).
+
+    Ports: ``load`` (1), ``tails`` (K: chain k's bit 0), ``out_valid``, ``out_class``,
+    ``out_scores`` (K*S, with ``with_scores``), ``busy``. Timing as ``build_serial_scorer``.
+    """
+
+    def __init__(self, classes: int, group_size: int, *, presets=None, with_scores: bool = True):
+        self.classes, self.group_size = int(classes), int(group_size)
+        self.presets = None if presets is None else list(presets)
+        self.with_scores = bool(with_scores)
+        self.score_width = score_width(group_size)
+        ports = {"load": In(1), "tails": In(self.classes), "out_valid": Out(1),
+                 "out_class": Out(class_width(classes)), "busy": Out(1)}
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        out_valid, out_class, out_scores, busy = build_serial_scorer(
+            m, self.load, [self.tails[k] for k in range(self.classes)], self.classes, self.group_size,
+            presets=self.presets, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class), self.busy.eq(busy)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m
+
+
+class SerialHead(wiring.Component):
+    """Scores and argmax of K groups of G bits, one bit per class per clock (far fewer logic cells
+    than ``ClassifierHead``; for samples that arrive at least ``pipeline.serial_interval(G, K)``
+    cycles apart).
+
+    Ports:
+      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``, each inverted
+        where the constant mask ``invert`` has a one; read only in the cycle ``in_valid`` is high;
+      * ``out_valid`` (a one-cycle pulse), ``out_class`` (the smallest k with the maximal score),
+        ``out_scores`` (K*S, class 0 lowest, with ``with_scores``): valid with ``out_valid`` and held
+        until the next sample's ``in_valid``;
+      * ``busy``: high from the cycle after ``in_valid`` until the cycle before ``out_valid``; a new
+        ``in_valid`` is allowed whenever ``busy`` is low. One while busy abandons the sample in
+        progress (only the new one comes out).
+
+    Latency ``pipeline.head_latency(G, K, head="serial") = G + K + 1`` cycles from ``in_valid`` to
+    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + K + 1`` cycles apart.
+    Registered: the K chains of G bits (``build_shift_chains``, loaded from ``in_bits``), the K
+    counters, ``best``/``best_class``, the control counters (reset-less) and the three reset
+    flags (``build_serial_scorer``).
+    """
+
+    def __init__(self, classes: int, group_size: int, *, invert: int = 0, with_scores: bool = True):
+        self.classes, self.group_size = int(classes), int(group_size)
+        self.invert = int(invert)
+        self.with_scores = bool(with_scores)
+        self.score_width = score_width(group_size)
+        self.latency = pipeline.head_latency(group_size, classes, head="serial")
+        self.interval = pipeline.serial_interval(group_size, classes)
+        ports = {"in_valid": In(1), "in_bits": In(self.classes * self.group_size), "out_valid": Out(1),
+                 "out_class": Out(class_width(classes)), "busy": Out(1)}
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        K, G = self.classes, self.group_size
+        bits = [[self.in_bits[k * G + i] ^ ((self.invert >> (k * G + i)) & 1) for i in range(G)]
+                for k in range(K)]
+        tails = build_shift_chains(m, self.in_valid, bits)
+        out_valid, out_class, out_scores, busy = build_serial_scorer(
+            m, self.in_valid, tails, K, G, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class), self.busy.eq(busy)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m

@@ -81,6 +81,14 @@ def add_popcount_levels_per_stage(p: argparse.ArgumentParser) -> None:
                         "fewer flip-flops")
 
 
+def add_head(p: argparse.ArgumentParser) -> None:
+    """``--head {serial,tree}``: the core's classifier head in a board top."""
+    p.add_argument("--head", choices=("serial", "tree"), default=None,
+                   help="the board top's classifier head (default serial: one bit per class per clock, "
+                        "G + K + 1 cycles per sample, far fewer logic cells; tree: pipelined, one sample "
+                        "per clock)")
+
+
 def add_top_options(p: argparse.ArgumentParser) -> None:
     """The board top's clock and UART rate (boards with a top level)."""
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
@@ -101,6 +109,7 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_top_options(p)
     add_layers_per_stage(p)
     add_popcount_levels_per_stage(p)
+    add_head(p)
 
 
 def load_board_build(args: argparse.Namespace):
