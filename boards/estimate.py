@@ -113,9 +113,10 @@ def serial_head_cost(classes: int, group_size: int) -> dict:
     # counters: per bit an adder LUT (carry chain) and the rotate/load multiplexer LUT
     luts = COEF["serial_counter_luts"] * K * S
     ffs = K * S
-    # compare (carry chain LUTs), best and best_class, control counters, index, three flags
-    luts += S + (S + cw) + w1 + w2 + cw + 4
-    ffs += (S + cw) + w1 + w2 + cw + 3
+    # compare (carry chain LUTs, its registered bit), best and best_class, control counters,
+    # index, four flags (counting, scan, select, done)
+    luts += S + 1 + (S + cw) + w1 + w2 + cw + 5
+    ffs += 1 + (S + cw) + w1 + w2 + cw + 4
     return {"luts": luts, "ffs": ffs, "lcs": max(luts, ffs)}
 
 

@@ -320,8 +320,8 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     takes counter 0 into ``best``/``best_class`` where that bit is set (strictly greater, so ties
     keep the smaller index) and rotates the counters (class k+1's count moves to k). After K
     rotations the counters hold their scores again. Control: two down counters whose sign bit ends
-    the shift and scan phases, and the reset flags ``counting``, ``scan``, ``done``; all other
-    registers are reset-less.
+    the shift and scan phases, and the reset flags ``counting``, ``scan``, ``select``, ``done``;
+    all other registers are reset-less.
     """
     K, G, S = int(classes), int(group_size), score_width(group_size)
     cw = class_width(K)
@@ -330,7 +330,7 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     counting = Signal(name="sh_counting")
     scan = Signal(name="sh_scan")
     done = Signal(name="sh_done")
-    select = Signal(name="sh_select", reset_less=True)  # the scan's select cycle (else compare)
+    select = Signal(name="sh_select")  # the scan's select cycle (else compare); reset, see below
     w1 = max(G - 2, 1).bit_length() + 1
     w2 = max(K - 2, 1).bit_length() + 1
     shift_left = Signal(w1, name="sh_shift_left", reset_less=True)  # negative in cycle L + G
@@ -341,7 +341,10 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     greater = Signal(name="sh_greater", reset_less=True)  # registered count0 > best
     counters = [Signal(S, name=f"sh_count{k}", reset_less=True) for k in range(K)]
 
-    m.d.sync += [done.eq(scan & select & scan_left[-1]),
+    # ``select`` is only ever high inside the scan (it is reset, starts low at a load, and the
+    # scan ends on a select cycle, toggling it low), so it alone marks the select cycles: one
+    # register, no LUT
+    m.d.sync += [done.eq(select & scan_left[-1]),
                  greater.eq((Cat(counters[0], C(0, 1)) + Cat(best_n, C(0, 1)))[S])]
     with m.If(load):
         m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 2) % (1 << w1)),
@@ -355,7 +358,7 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
                 m.d.sync += [counting.eq(0), scan.eq(1)]
         with m.If(scan):
             m.d.sync += select.eq(~select)
-        with m.If(scan & select):
+        with m.If(select):
             m.d.sync += [scan_left.eq(scan_left - 1), index.eq(index + 1)]
             with m.If(scan_left[-1]):
                 m.d.sync += scan.eq(0)

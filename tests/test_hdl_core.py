@@ -511,3 +511,21 @@ def test_serial_latency_formula():
     assert pipeline.sample_interval(80, 10, "tree") == 1
     with pytest.raises(LogicforgeError, match="head must be one of"):
         pipeline.check_head("fast")
+
+
+def test_serial_reset_mid_sample_flushes_it(nets):
+    """A reset while the head counts or scans drops that sample (no out_valid); the next sample
+    is exact."""
+    net = nets["k10_unused"]
+    core = LogicNetCore(net, layers_per_stage=2, head="serial")
+    x = generate.random_features(np.random.default_rng(3), net, 4)
+    I, L = core.sample_interval, core.latency
+    starts = [2, 2 + I, 2 + 2 * I, 2 + 3 * I]
+    # sample 1 is reset while counting, sample 2 in the middle of its scan (a select cycle or not)
+    rst_at = (0, starts[1] + L - 2 * net.classes - 3, starts[2] + L - net.classes)
+    rec = simulate_spaced(core, net, x, starts, rst_at=rst_at)
+    scores, classes = reference.evaluate(net, x)
+    assert [t for t, r in enumerate(rec) if r[0]] == [starts[0] + L, starts[3] + L]
+    for i in (0, 3):
+        _, cls, sc = rec[starts[i] + L]
+        assert sc == list(scores[i]) and cls == classes[i]
