@@ -105,14 +105,15 @@ class ClassifierTop(wiring.Component):
         head = DEFAULT_TOP_HEAD if head is None else head
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
                                  popcount_levels_per_stage=popcount_levels_per_stage,
-                                 with_scores=False, hierarchy=True, head=head)
+                                 with_scores=False, hierarchy=True, head=head, in_valid_copies=True)
         spacing = sample_bytes(netlist) * MIN_BYTE_BIT_TIMES * self.divisor
         if spacing < self.core.sample_interval:
             raise LogicforgeError(
                 f"the {self.core.head} head needs samples {self.core.sample_interval} cycles apart, but at "
                 f"divisor {self.divisor} a sample of {sample_bytes(netlist)} bytes can arrive every "
                 f"{spacing} cycles: use --head tree or a lower baud rate")
-        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
+        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators,
+                                        valid_copies=self.core.valid_copies)
         #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the
         #: feature register, the encoder, the core and the result registers
         self.latency = 1 + self.encoder.latency + self.core.latency + RESULT_STAGES
@@ -191,6 +192,8 @@ class ClassifierTop(wiring.Component):
         m.d.comb += enc.restart.eq(abort)
 
         m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
+        if self.core.valid_copies:  # the serial head's load, fanned out at flip-flops
+            m.d.comb += core.in_valid_copies.eq(enc.out_valid_copies)
 
         # -- reply and LEDs --------------------------------------------------------------------
         pending = Signal(name="reply_pending")

@@ -49,7 +49,14 @@ class LogicNetCore(wiring.Component):
     next bit`` with the literal the stage's combinational expression of that output (inversion
     folded in, constant-1 outputs preset into the counter, constant-0 outputs left out), so the
     last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
-    load from the encode register (``in_bits`` when ``pre_encoded``). The chain flip-flops belong
+    load from the encode register (``in_bits`` when ``pre_encoded``). ``load`` is registered as
+    copies (``load0..``, one per ``pipeline.SERIAL_LOAD_FANOUT`` chain bits plus one for the head,
+    marked ``REPLICA_ATTR`` so synthesis keeps them apart). Where the chains load in ``in_valid``'s
+    own cycle (pre-encoded with at most one gate stage) the core cannot register them; with
+    ``in_valid_copies=True`` it then has the port ``in_valid_copies`` (``load_copies`` bits:
+    copies of ``in_valid`` from separate flip-flops, e.g. ``StreamingEncoder(valid_copies=...)``)
+    and uses them instead of ``in_valid`` (otherwise ``in_valid`` drives every chain bit; the
+    attribute ``valid_copies`` is the port's width, 0 without it). The chain flip-flops belong
     to the core proper (with ``hierarchy=True`` they count as "gates"); the counters, the argmax
     scan and the control are the head (``SerialScorer`` submodule with ``hierarchy``).
 
@@ -64,7 +71,8 @@ class LogicNetCore(wiring.Component):
 
     def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, pre_encoded: bool = False,
-                 with_scores: bool = True, hierarchy: bool = False, head: str | None = None):
+                 with_scores: bool = True, hierarchy: bool = False, head: str | None = None,
+                 in_valid_copies: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
         self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
@@ -90,10 +98,19 @@ class LogicNetCore(wiring.Component):
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
                                         pre_encoded=self.pre_encoded, head=self.head)
         self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
+        n_bits = sum(1 for o in self.graph.outputs if (int(o) >> 1) != passes.CONST)
+        #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the scorer)
+        self.load_copies = max(1, -(-n_bits // pipeline.SERIAL_LOAD_FANOUT)) + 1 if self.head == "serial" else 0
+        front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=self.layers_per_stage,
+                                           pre_encoded=self.pre_encoded) if self.head == "serial" else 1
+        #: width of the ``in_valid_copies`` port (0: none)
+        self.valid_copies = self.load_copies if (in_valid_copies and front == 0) else 0
         g, sch = self.graph, self.schedule
         self._enc_nodes = [n for n in range(1, g.first_gate) if sch.last_use[n] > 0]
         self.comparators = [g.inputs[n - 1] for n in self._enc_nodes]
         ports = {"in_valid": In(1)}
+        if self.valid_copies:
+            ports["in_valid_copies"] = In(self.valid_copies)
         if self.pre_encoded:
             ports["in_bits"] = In(len(self.comparators))
         else:
@@ -116,7 +133,21 @@ class LogicNetCore(wiring.Component):
                                                pre_encoded=self.pre_encoded)
 
         # valid chain for the encode and gate stages (reset)
-        if front:
+        if serial and front:
+            # the load cycle's valid as copies (one per SERIAL_LOAD_FANOUT chain bits, one for the
+            # counters and control), all registered from the same bit: the same timing, less fan-out
+            if front > 1:
+                vpipe = Signal(front - 1, name="valid_pipe")
+                m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
+                before = vpipe[-1]
+            else:
+                before = self.in_valid
+            head_valid = [Signal(name=f"load{i}", attrs={pipeline.REPLICA_ATTR: 1})
+                          for i in range(self.load_copies)]
+            m.d.sync += [c.eq(before) for c in head_valid]
+        elif serial and self.valid_copies:  # the load cycle is in_valid's: the caller's copies
+            head_valid = [self.in_valid_copies[i] for i in range(self.valid_copies)]
+        elif front:
             vpipe = Signal(front, name="valid_pipe")
             m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
             head_valid = vpipe[-1]
@@ -208,7 +239,8 @@ class LogicNetCore(wiring.Component):
 
     def _serial_head(self, m, load, reg):
         """The shift chains (loading ``reg``'s output literals: the last stage's combinational
-        values, or registered bits with no gate stage) and the serial scorer."""
+        values, or registered bits with no gate stage) and the serial scorer. ``load``: the load
+        cycle's valid, a list of register copies (the last for the scorer) or ``in_valid``."""
         g, K, G = self.graph, self.classes, self.group_size
         class_bits, presets = [], []
         for k in range(K):
@@ -221,7 +253,13 @@ class LogicNetCore(wiring.Component):
                     bits.append(~reg[n] if lit & 1 else reg[n])
             class_bits.append(bits)
             presets.append(ones)
-        tails = build_shift_chains(m, load, class_bits)
+        n_bits = sum(len(b) for b in class_bits)
+        if isinstance(load, list):  # copies of the load register: chains, then counters/control
+            chain_loads, load = load[:-1], load[-1]
+        else:
+            chain_loads = [load]
+        tails = build_shift_chains(m, chain_loads, class_bits,
+                                   fanout=-(-max(n_bits, 1) // len(chain_loads)))
         if self.hierarchy:
             m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores)
             m.d.comb += [sc.load.eq(load), sc.tails.eq(Cat(*tails))]

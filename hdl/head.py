@@ -277,7 +277,8 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
 
 # -- the serial head ------------------------------------------------------------------------------
 
-def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "chain") -> list:
+def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "chain",
+                       fanout: int | None = None) -> list:
     """K shift chains, one per class, in module ``m``; returns each chain's tail bit (the bit the
     counter adds this cycle; a constant 0 for an empty chain).
 
@@ -286,14 +287,24 @@ def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "
     it takes the expressions, otherwise it shifts one place towards bit 0, a 0 entering at the top.
     Each flip-flop's next state is ``load ? expr : next bit``, so a chain bit and the LUT that
     computes ``expr`` (e.g. the last gate level) share one LUT4 where ``expr`` reads two inputs.
+    ``load`` may be a list of equal copies: flip-flop j (counting through all chains in order) then
+    uses copy ``j // fanout``.
     """
+    loads = list(load) if isinstance(load, (list, tuple)) else [load]
+    per = int(fanout) if fanout else max(1, -(-sum(len(b) for b in class_bits) // len(loads)))
     tails = []
+    j = 0
     for k, bits in enumerate(class_bits):
         if not bits:
             tails.append(C(0, 1))
             continue
         ch = Signal(len(bits), name=f"{name}{k}", reset_less=True)
-        m.d.sync += ch.eq(Mux(load, Cat(*bits), Cat(ch[1:], C(0, 1))))
+        nxt = []
+        for i, b in enumerate(bits):
+            above = ch[i + 1] if i + 1 < len(bits) else C(0, 1)
+            nxt.append(Mux(loads[min(j // per, len(loads) - 1)], b, above))
+            j += 1
+        m.d.sync += ch.eq(Cat(*nxt))
         tails.append(ch[0])
     return tails
 

@@ -48,6 +48,11 @@ ENCODE_STAGES = 1
 #: carry chain, registered), then select (measured: the compare and the update in one cycle ran at
 #: 52 MHz on iCE40UP5K).
 SERIAL_SCAN_CYCLES_PER_CLASS = 2
+#: Most shift-chain flip-flops one copy of the serial head's ``load`` drives: the core registers
+#: ``ceil(chain bits / SERIAL_LOAD_FANOUT)`` copies of it (and one for the counters and control),
+#: kept apart in synthesis with ``REPLICA_ATTR``. Measured on the Fashion-MNIST up5k top (800 chain
+#: bits): one ``load`` net limited Fmax to 86.9 MHz (a 5.7 ns route).
+SERIAL_LOAD_FANOUT = 64
 #: Head kinds: ``tree`` (pipelined popcount + argmax, one sample per clock) and ``serial``.
 HEADS = ("tree", "serial")
 DEFAULT_HEAD = "tree"
