@@ -108,7 +108,7 @@ def serial_head_cost(classes: int, group_size: int) -> dict:
     K, G = int(classes), int(group_size)
     S = score_width(G)
     cw = max(1, (K - 1).bit_length())
-    w1 = max(G - 2, 1).bit_length() + 1
+    w1 = max(G - 1, 1).bit_length() + 1
     w2 = max(K - 2, 1).bit_length() + 1
     # counters: per bit an adder LUT (carry chain) and the rotate/load multiplexer LUT
     luts = COEF["serial_counter_luts"] * K * S
@@ -117,6 +117,8 @@ def serial_head_cost(classes: int, group_size: int) -> dict:
     # index, four flags (counting, scan, select, done)
     luts += S + 1 + (S + cw) + w1 + w2 + cw + 5
     ffs += 1 + (S + cw) + w1 + w2 + cw + 4
+    # the chains' registered last bits (flip-flops with a synchronous clear, no LUT)
+    ffs += K
     return {"luts": luts, "ffs": ffs, "lcs": max(luts, ffs)}
 
 

@@ -41,7 +41,7 @@ class LogicNetCore(wiring.Component):
 
     Variant ``head="serial"`` (default ``"tree"``): the serial head (``hdl/head.py``,
     ``SerialHead``) for samples that arrive far apart. ``in_valid`` pulses must then be at least
-    ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 1`` cycles apart (a closer one
+    ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart (a closer one
     abandons the sample in progress), and ``out_valid`` (one pulse) rises ``latency =
     pipeline.latency(..., head="serial")`` cycles after ``in_valid``; ``out_class``/``out_scores``
     hold from then until the next sample reaches the head. The last gate stage's register is

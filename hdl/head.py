@@ -318,14 +318,15 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     ``presets[k]`` (default 0) is added to class k's score: the constant-1 bits left out of its chain.
 
     Returns (out_valid, out_class, out_scores or None, busy): ``out_valid`` is a registered one-cycle
-    pulse in cycle L + G + 2K + 1 (``pipeline.serial_head_latency`` after the load cycle);
+    pulse in cycle L + G + 2K + 2 (``pipeline.serial_head_latency`` after the load cycle);
     ``out_class`` (the smallest k with the maximal score) and ``out_scores`` (K*S bits, class 0
     lowest) are valid in that cycle and stay until the next load. ``busy`` is high in cycles
-    L+1 .. L+G+2K: a load is allowed whenever it is low (also in the ``out_valid`` cycle); a load
+    L+1 .. L+G+2K+1: a load is allowed whenever it is low (also in the ``out_valid`` cycle); a load
     while busy abandons the sample in progress (its ``out_valid`` never comes).
 
-    Structure: K counters of S = ``score_width(G)`` bits (``count + tail``, one short carry chain),
-    set to the preset by the load. After the G shift cycles comes the scan, two cycles per class
+    Structure: the K tails registered next to the counters (cleared by the load), K counters of
+    S = ``score_width(G)`` bits (``count + tail``, one short carry chain), set to the preset by
+    the load. After the G shift cycles comes the scan, two cycles per class
     (``pipeline.SERIAL_SCAN_CYCLES_PER_CLASS``): *compare* registers ``count0 > best`` (the carry
     out of ``count0 + ~best``, a plain S-bit carry chain: ``best`` is held inverted), *select*
     takes counter 0 into ``best``/``best_class`` where that bit is set (strictly greater, so ties
@@ -342,15 +343,22 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     scan = Signal(name="sh_scan")
     done = Signal(name="sh_done")
     select = Signal(name="sh_select")  # the scan's select cycle (else compare); reset, see below
-    w1 = max(G - 2, 1).bit_length() + 1
+    w1 = max(G - 1, 1).bit_length() + 1
     w2 = max(K - 2, 1).bit_length() + 1
-    shift_left = Signal(w1, name="sh_shift_left", reset_less=True)  # negative in cycle L + G
+    shift_left = Signal(w1, name="sh_shift_left", reset_less=True)  # negative in cycle L + G + 1
     scan_left = Signal(w2, name="sh_scan_left", reset_less=True)  # negative in the last select cycle
     index = Signal(cw, name="sh_index", reset_less=True)  # the class counter 0 holds while scanning
     best_n = Signal(S, name="sh_best_n", reset_less=True)  # the best score so far, inverted
     best_class = Signal(cw, name="sh_best_class", reset_less=True)
     greater = Signal(name="sh_greater", reset_less=True)  # registered count0 > best
     counters = [Signal(S, name=f"sh_count{k}", reset_less=True) for k in range(K)]
+    # the chains' last bits, registered next to the counters (SERIAL_TAIL_STAGES); cleared by the
+    # load, so a chain's old contents never reach the new counts
+    tail_r = Signal(K, name="sh_tails", reset_less=True)
+    with m.If(load):
+        m.d.sync += tail_r.eq(0)
+    with m.Else():
+        m.d.sync += tail_r.eq(Cat(*tails))
 
     # ``select`` is only ever high inside the scan (it is reset, starts low at a load, and the
     # scan ends on a select cycle, toggling it low), so it alone marks the select cycles: one
@@ -358,7 +366,7 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     m.d.sync += [done.eq(select & scan_left[-1]),
                  greater.eq((Cat(counters[0], C(0, 1)) + Cat(best_n, C(0, 1)))[S])]
     with m.If(load):
-        m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 2) % (1 << w1)),
+        m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 1) % (1 << w1)),
                      scan_left.eq((K - 2) % (1 << w2)), index.eq(0), best_n.eq((1 << S) - 1),
                      best_class.eq(0)]
         m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
@@ -377,7 +385,7 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
                 m.d.sync += [best_n.eq(~counters[0]), best_class.eq(index)]
             m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
         with m.Else():
-            m.d.sync += [c.eq((c + t)[:S]) for c, t in zip(counters, tails)]
+            m.d.sync += [c.eq((c + tail_r[k])[:S]) for k, c in enumerate(counters)]
     busy = Signal(name="sh_busy")
     m.d.comb += busy.eq(counting | scan)
     scores = Cat(*counters) if with_scores else None
@@ -429,8 +437,8 @@ class SerialHead(wiring.Component):
         ``in_valid`` is allowed whenever ``busy`` is low. One while busy abandons the sample in
         progress (only the new one comes out).
 
-    Latency ``pipeline.head_latency(G, K, head="serial") = G + 2K + 1`` cycles from ``in_valid`` to
-    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + 2K + 1`` cycles apart.
+    Latency ``pipeline.head_latency(G, K, head="serial") = G + 2K + 2`` cycles from ``in_valid`` to
+    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart.
     Registered: the K chains of G bits (``build_shift_chains``, loaded from ``in_bits``), the K
     counters, ``best``/``best_class``, the control counters (reset-less) and the three reset
     flags (``build_serial_scorer``).

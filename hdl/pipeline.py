@@ -25,10 +25,10 @@ replaces stages 3 and 4 for designs whose samples arrive far apart. The last gat
 becomes K shift chains of G bits (each chain flip-flop loads the stage's combinational output
 literal when ``load`` is high, else the next bit of its chain), shifted out one bit per clock into
 K score counters; then a K-cycle argmax scan over the counters (which rotate, so they are intact
-after it). From ``in_valid`` to ``out_valid``: ``E + max(stages, 1) + G + 2K`` cycles (the load
+after it). From ``in_valid`` to ``out_valid``: ``E + max(stages, 1) + G + 2K + 1`` cycles (the load
 edge replaces the last gate stage's register; with no gate stage the chains load from the encode
 register, or from ``in_bits`` of a ``pre_encoded`` core). Samples must be at least
-``serial_interval(G, K) = G + 2K + 1`` cycles apart.
+``serial_interval(G, K) = G + 2K + 2`` cycles apart.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ SERIAL_SCAN_CYCLES_PER_CLASS = 2
 #: kept apart in synthesis with ``REPLICA_ATTR``. Measured on the Fashion-MNIST up5k top (800 chain
 #: bits): one ``load`` net limited Fmax to 86.9 MHz (a 5.7 ns route).
 SERIAL_LOAD_FANOUT = 64
+#: Registers between a shift chain's last bit and its counter (the chains spread over the chip;
+#: measured: the route from the chain into the counter's carry chain limited the Fashion-MNIST up5k
+#: top to 93.6 MHz).
+SERIAL_TAIL_STAGES = 1
 #: Head kinds: ``tree`` (pipelined popcount + argmax, one sample per clock) and ``serial``.
 HEADS = ("tree", "serial")
 DEFAULT_HEAD = "tree"
@@ -120,14 +124,14 @@ def argmax_stages(classes: int) -> int:
 
 
 def serial_head_latency(group_size: int, classes: int) -> int:
-    """Cycles of the serial head from its load edge's cycle to ``out_valid``: G shift cycles into
-    the counters, ``SERIAL_SCAN_CYCLES_PER_CLASS * K`` scan cycles, one to register the result:
-    ``G + 2K + 1``."""
-    return int(group_size) + SERIAL_SCAN_CYCLES_PER_CLASS * int(classes) + 1
+    """Cycles of the serial head from its load edge's cycle to ``out_valid``: the chain tails'
+    register (``SERIAL_TAIL_STAGES``), G shift cycles into the counters,
+    ``SERIAL_SCAN_CYCLES_PER_CLASS * K`` scan cycles, one to register the result: ``G + 2K + 2``."""
+    return SERIAL_TAIL_STAGES + int(group_size) + SERIAL_SCAN_CYCLES_PER_CLASS * int(classes) + 1
 
 
 def serial_interval(group_size: int, classes: int) -> int:
-    """Least number of cycles between two samples' ``in_valid`` for a serial head: ``G + 2K + 1``
+    """Least number of cycles between two samples' ``in_valid`` for a serial head: ``G + 2K + 2``
     (the next load may come in the cycle the previous result is out)."""
     return serial_head_latency(group_size, classes)
 
@@ -163,7 +167,7 @@ def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
     ``pre_encoded`` core), ``popcount_levels(1) = 0`` and ``popcount_levels(G) = 1 + ceil(log2
     ceil(G / 4))`` for G > 1.
 
-    Serial head: ``E + max(ceil(depth / layers_per_stage), 1) + G + 2K`` (the chains replace the
+    Serial head: ``E + max(ceil(depth / layers_per_stage), 1) + G + 2K + 1`` (the chains replace the
     last gate stage's register; ``serial_load_cycle`` + ``serial_head_latency``).
     """
     if check_head(head) == "serial":
