@@ -50,7 +50,7 @@ class LogicNetCore(wiring.Component):
     folded in, constant-1 outputs preset into the counter, constant-0 outputs left out), so the
     last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
     load from the encode register (``in_bits`` when ``pre_encoded``). ``load`` is registered as
-    copies (``load0..``, one per ``pipeline.SERIAL_LOAD_FANOUT`` chain bits plus one for the head,
+    copies (``load0..``, one per ``pipeline.SERIAL_LOAD_FANOUT`` chain bits plus two for the head,
     marked ``REPLICA_ATTR`` so synthesis keeps them apart). Where the chains load in ``in_valid``'s
     own cycle (pre-encoded with at most one gate stage) the core cannot register them; with
     ``in_valid_copies=True`` it then has the port ``in_valid_copies`` (``load_copies`` bits:
@@ -99,8 +99,9 @@ class LogicNetCore(wiring.Component):
                                         pre_encoded=self.pre_encoded, head=self.head)
         self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
         n_bits = sum(1 for o in self.graph.outputs if (int(o) >> 1) != passes.CONST)
-        #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the scorer)
-        self.load_copies = max(1, -(-n_bits // pipeline.SERIAL_LOAD_FANOUT)) + 1 if self.head == "serial" else 0
+        #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the counters,
+        #: the control)
+        self.load_copies = max(1, -(-n_bits // pipeline.SERIAL_LOAD_FANOUT)) + 2 if self.head == "serial" else 0
         front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                            pre_encoded=self.pre_encoded) if self.head == "serial" else 1
         #: width of the ``in_valid_copies`` port (0: none)
@@ -240,7 +241,7 @@ class LogicNetCore(wiring.Component):
     def _serial_head(self, m, load, reg):
         """The shift chains (loading ``reg``'s output literals: the last stage's combinational
         values, or registered bits with no gate stage) and the serial scorer. ``load``: the load
-        cycle's valid, a list of register copies (the last for the scorer) or ``in_valid``."""
+        cycle's valid, a list of register copies (the last two for the counters and the control) or ``in_valid``."""
         g, K, G = self.graph, self.classes, self.group_size
         class_bits, presets = [], []
         for k in range(K):
@@ -254,15 +255,17 @@ class LogicNetCore(wiring.Component):
             class_bits.append(bits)
             presets.append(ones)
         n_bits = sum(len(b) for b in class_bits)
-        if isinstance(load, list):  # copies of the load register: chains, then counters/control
-            chain_loads, load = load[:-1], load[-1]
+        if isinstance(load, list):  # copies of the load register: chains, then counters, control
+            chain_loads, load = load[:-2], load[-2:]
         else:
             chain_loads = [load]
         tails = build_shift_chains(m, chain_loads, class_bits,
                                    fanout=-(-max(n_bits, 1) // len(chain_loads)))
         if self.hierarchy:
-            m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores)
-            m.d.comb += [sc.load.eq(load), sc.tails.eq(Cat(*tails))]
+            loads = load if isinstance(load, list) else [load]
+            m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores,
+                                                  load_copies=len(loads))
+            m.d.comb += [sc.load.eq(Cat(*loads)), sc.tails.eq(Cat(*tails))]
             out_valid, out_class, out_scores = sc.out_valid, sc.out_class, sc.out_scores if self.with_scores else None
         else:
             out_valid, out_class, out_scores, _ = build_serial_scorer(m, load, tails, K, G, presets=presets,

@@ -338,6 +338,10 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     K, G, S = int(classes), int(group_size), score_width(group_size)
     cw = class_width(K)
     presets = [0] * K if presets is None else [int(p) for p in presets]
+    # ``load`` may be two equal copies: the first for the counters and tails, the second for
+    # the control and ``best``
+    loads = list(load) if isinstance(load, (list, tuple)) else [load]
+    load_data, load = loads[0], loads[-1]
 
     counting = Signal(name="sh_counting")
     scan = Signal(name="sh_scan")
@@ -355,10 +359,16 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     # the chains' last bits, registered next to the counters (SERIAL_TAIL_STAGES); cleared by the
     # load, so a chain's old contents never reach the new counts
     tail_r = Signal(K, name="sh_tails", reset_less=True)
-    with m.If(load):
+    with m.If(load_data):
         m.d.sync += tail_r.eq(0)
     with m.Else():
         m.d.sync += tail_r.eq(Cat(*tails))
+    with m.If(load_data):
+        m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
+    with m.Elif(select):
+        m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
+    with m.Else():
+        m.d.sync += [c.eq((c + tail_r[k])[:S]) for k, c in enumerate(counters)]
 
     # ``select`` is only ever high inside the scan (it is reset, starts low at a load, and the
     # scan ends on a select cycle, toggling it low), so it alone marks the select cycles: one
@@ -369,7 +379,6 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
         m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 1) % (1 << w1)),
                      scan_left.eq((K - 2) % (1 << w2)), index.eq(0), best_n.eq((1 << S) - 1),
                      best_class.eq(0)]
-        m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
     with m.Else():
         with m.If(counting):
             m.d.sync += shift_left.eq(shift_left - 1)
@@ -383,9 +392,6 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
                 m.d.sync += scan.eq(0)
             with m.If(greater):
                 m.d.sync += [best_n.eq(~counters[0]), best_class.eq(index)]
-            m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
-        with m.Else():
-            m.d.sync += [c.eq((c + tail_r[k])[:S]) for k, c in enumerate(counters)]
     busy = Signal(name="sh_busy")
     m.d.comb += busy.eq(counting | scan)
     scores = Cat(*counters) if with_scores else None
@@ -396,16 +402,19 @@ class SerialScorer(wiring.Component):
     """The serial head behind its shift chains: counters, argmax scan and control
     (``build_serial_scorer``; a component so the board top's synthesis counts its cells as the head).
 
-    Ports: ``load`` (1), ``tails`` (K: chain k's bit 0), ``out_valid``, ``out_class``,
+    Ports: ``load`` (``load_copies`` equal bits; with two, the first loads the counters, the second
+    the control), ``tails`` (K: chain k's bit 0), ``out_valid``, ``out_class``,
     ``out_scores`` (K*S, with ``with_scores``), ``busy``. Timing as ``build_serial_scorer``.
     """
 
-    def __init__(self, classes: int, group_size: int, *, presets=None, with_scores: bool = True):
+    def __init__(self, classes: int, group_size: int, *, presets=None, with_scores: bool = True,
+                 load_copies: int = 1):
         self.classes, self.group_size = int(classes), int(group_size)
+        self.load_copies = int(load_copies)
         self.presets = None if presets is None else list(presets)
         self.with_scores = bool(with_scores)
         self.score_width = score_width(group_size)
-        ports = {"load": In(1), "tails": In(self.classes), "out_valid": Out(1),
+        ports = {"load": In(self.load_copies), "tails": In(self.classes), "out_valid": Out(1),
                  "out_class": Out(class_width(classes)), "busy": Out(1)}
         if self.with_scores:
             ports["out_scores"] = Out(self.classes * self.score_width)
@@ -414,7 +423,8 @@ class SerialScorer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         out_valid, out_class, out_scores, busy = build_serial_scorer(
-            m, self.load, [self.tails[k] for k in range(self.classes)], self.classes, self.group_size,
+            m, [self.load[i] for i in range(self.load_copies)], [self.tails[k] for k in range(self.classes)],
+            self.classes, self.group_size,
             presets=self.presets, with_scores=self.with_scores)
         m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class), self.busy.eq(busy)]
         if self.with_scores:
