@@ -47,7 +47,8 @@ class LogicNetCore(wiring.Component):
     hold from then until the next sample reaches the head. The last gate stage's register is
     MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
     next bit`` with the literal the stage's combinational expression of that output (inversion
-    folded in, constant-1 outputs preset into the counter, constant-0 outputs left out), so the
+    folded in, constant-1 outputs preset into the counter, constant outputs left out of the chain
+    (padded with 0s to G bits; the chains rotate, see ``build_shift_chains``)), so the
     last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
     load from the encode register (``in_bits`` when ``pre_encoded``). ``load`` is registered as
     copies (``load0..``, one per ``pipeline.SERIAL_LOAD_FANOUT`` chain bits plus two for the head,
@@ -98,7 +99,7 @@ class LogicNetCore(wiring.Component):
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
                                         pre_encoded=self.pre_encoded, head=self.head)
         self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
-        n_bits = sum(1 for o in self.graph.outputs if (int(o) >> 1) != passes.CONST)
+        n_bits = self.classes * self.group_size
         #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the counters,
         #: the control)
         self.load_copies = max(1, -(-n_bits // pipeline.SERIAL_LOAD_FANOUT)) + 2 if self.head == "serial" else 0
@@ -259,8 +260,8 @@ class LogicNetCore(wiring.Component):
             chain_loads, load = load[:-2], load[-2:]
         else:
             chain_loads = [load]
-        tails = build_shift_chains(m, chain_loads, class_bits,
-                                   fanout=-(-max(n_bits, 1) // len(chain_loads)))
+        tails = build_shift_chains(m, chain_loads, class_bits, length=G,
+                                   fanout=-(-max(K * G, 1) // len(chain_loads)))
         if self.hierarchy:
             loads = load if isinstance(load, list) else [load]
             m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores,

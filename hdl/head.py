@@ -278,30 +278,37 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
 # -- the serial head ------------------------------------------------------------------------------
 
 def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "chain",
-                       fanout: int | None = None) -> list:
+                       fanout: int | None = None, length: int | None = None) -> list:
     """K shift chains, one per class, in module ``m``; returns each chain's tail bit (the bit the
     counter adds this cycle; a constant 0 for an empty chain).
 
     ``class_bits[k]`` lists class k's (non-constant) bit expressions. Chain k is a reset-less
-    register of ``len(class_bits[k])`` bits named ``{name}{k}``: at a clock edge with ``load`` high
-    it takes the expressions, otherwise it shifts one place towards bit 0, a 0 entering at the top.
-    Each flip-flop's next state is ``load ? expr : next bit``, so a chain bit and the LUT that
-    computes ``expr`` (e.g. the last gate level) share one LUT4 where ``expr`` reads two inputs.
+    register of ``length`` bits (default: the longest list; shorter lists are padded at the top
+    with 0s) named ``{name}{k}``: at a clock edge with ``load`` high it takes the expressions,
+    otherwise it rotates one place towards bit 0 (bit 0 re-enters at the top), so its bit 0 carries
+    the expressions in the ``length`` cycles after the load, then again. Each flip-flop's next state
+    is ``load ? expr : next bit``, so a chain bit and the LUT that computes ``expr`` (e.g. the last
+    gate level) share one LUT4 where ``expr`` reads two inputs; no constant enters the multiplexer
+    (``load ? expr : 0`` would become a flip-flop reset by an inverted ``load``, a LUT and a route
+    more), except the padding's ``load ? 0 : next`` (reset by ``load`` itself).
     ``load`` may be a list of equal copies: flip-flop j (counting through all chains in order) then
     uses copy ``j // fanout``.
     """
     loads = list(load) if isinstance(load, (list, tuple)) else [load]
-    per = int(fanout) if fanout else max(1, -(-sum(len(b) for b in class_bits) // len(loads)))
+    n = int(length) if length is not None else max((len(b) for b in class_bits), default=0)
+    assert all(len(b) <= n for b in class_bits)
+    per = int(fanout) if fanout else max(1, -(-n * len(class_bits) // len(loads)))
     tails = []
     j = 0
     for k, bits in enumerate(class_bits):
         if not bits:
             tails.append(C(0, 1))
             continue
-        ch = Signal(len(bits), name=f"{name}{k}", reset_less=True)
+        bits = list(bits) + [C(0, 1)] * (n - len(bits))
+        ch = Signal(n, name=f"{name}{k}", reset_less=True)
         nxt = []
         for i, b in enumerate(bits):
-            above = ch[i + 1] if i + 1 < len(bits) else C(0, 1)
+            above = ch[i + 1] if i + 1 < n else ch[0]
             nxt.append(Mux(loads[min(j // per, len(loads) - 1)], b, above))
             j += 1
         m.d.sync += ch.eq(Cat(*nxt))
@@ -314,7 +321,8 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     """The counters, argmax scan and control of the serial head, in module ``m``.
 
     ``load`` is high in the cycle the chains load (clock edge L); ``tails[k]`` is chain k's bit 0,
-    which carries class k's bits one per cycle in the cycles L+1 .. L+G and 0 afterwards.
+    which carries class k's bits one per cycle in the cycles L+1 .. L+G (then anything: only
+    those G cycles are counted).
     ``presets[k]`` (default 0) is added to class k's score: the constant-1 bits left out of its chain.
 
     Returns (out_valid, out_class, out_scores or None, busy): ``out_valid`` is a registered one-cycle
@@ -359,10 +367,13 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     # the chains' last bits, registered next to the counters (SERIAL_TAIL_STAGES); cleared by the
     # load, so a chain's old contents never reach the new counts
     tail_r = Signal(K, name="sh_tails", reset_less=True)
+    # the G counted cycles: counting and not yet at the end (the chains rotate on)
+    counted = Signal(name="sh_counted")
+    m.d.comb += counted.eq(counting & ~shift_left[-1])
     with m.If(load_data):
         m.d.sync += tail_r.eq(0)
     with m.Else():
-        m.d.sync += tail_r.eq(Cat(*tails))
+        m.d.sync += tail_r.eq(Cat(*(t & counted for t in tails)))
     with m.If(load_data):
         m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
     with m.Elif(select):
