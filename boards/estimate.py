@@ -125,8 +125,8 @@ def serial_head_cost(classes: int, group_size: int) -> dict:
 def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classes: int = 0,
                group_size: int = 0) -> dict:
     """The gate stages; with the serial head, the last stage's register is the K shift chains
-    (one flip-flop per non-constant output literal, its multiplexer merged into the last gate's LUT
-    where that gate is computed in the last stage, a LUT of its own otherwise)."""
+    (G flip-flops per class with a non-constant output, its multiplexer merged into the last gate's
+    LUT where that gate is computed in the last stage, a LUT of its own otherwise)."""
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
@@ -146,7 +146,10 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
     chain = 0
     if serial:
         lits = [int(o) for o in graph.outputs if (int(o) >> 1) != passes.CONST]
-        chain = len(lits)
+        K, G = int(classes), int(group_size)
+        # every class with a non-constant output has a chain of G bits (padded with 0s)
+        chain = G * sum(1 for k in range(K)
+                        if any((int(o) >> 1) != passes.CONST for o in graph.outputs[k * G:(k + 1) * G]))
         merged = {o >> 1 for o in lits if sch.stages and stage[o >> 1] == sch.stages and (o >> 1) >= graph.first_gate}
         luts += chain - COEF["serial_chain_merge"] * len(merged)
         valid = pipeline.serial_load_cycle(depth=sch.depth, layers_per_stage=lps, pre_encoded=pre_encoded)
