@@ -24,7 +24,7 @@ COEF = {
     "lut_scale": 0.80,      # yosys LUT4 per structural LUT (ABC shares logic the count does not see)
     "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
     "serial_counter_luts": 2.0,  # LUT4 per counter bit of the serial head (adder, rotate/load mux)
-    "serial_chain_merge": 1.0,   # shift multiplexers absorbed per last-stage gate that feeds a chain
+    "serial_chain_merge": 0.70,  # shift multiplexers absorbed per last-stage gate that feeds a chain
 }
 
 #: ECP5 (``ulx3s-85f``): the same top and structure, but ``synth_ecp5`` (ABC9, LUT5/LUT6 joined from
@@ -238,7 +238,6 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
-    lps = pipeline.check_layers_per_stage(layers_per_stage)
     plps = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
     if board not in ("icebreaker", "generic", "ulx3s-85f"):
         raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic, ulx3s-85f)")
@@ -247,6 +246,7 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
 
         head = DEFAULT_TOP_HEAD if board != "generic" else pipeline.DEFAULT_HEAD
     head = pipeline.check_head(head)
+    lps = pipeline.check_layers_per_stage(layers_per_stage, head)
     if graph is None:
         graph, _ = passes.optimize(netlist)
     sch = pipeline.schedule(graph, lps)

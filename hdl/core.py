@@ -76,7 +76,7 @@ class LogicNetCore(wiring.Component):
                  in_valid_copies: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
-        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
+        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, pipeline.check_head(head))
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         if optimize:
             self.graph, self.passes_report = passes.optimize(netlist)

@@ -537,7 +537,7 @@ def test_serial_pre_encoded_load_from_valid_copies():
     rng = np.random.default_rng(8)
     net = generate.random_netlist(rng, features=4, thresholds_per_feature=2, classes=3, group_size=60,
                                   layer_widths=(240, 180))
-    core = LogicNetCore(net, head="serial", pre_encoded=True, in_valid_copies=True)
+    core = LogicNetCore(net, head="serial", pre_encoded=True, in_valid_copies=True, layers_per_stage=3)
     assert core.gate_stages == 1 and core.valid_copies == core.load_copies >= 3
     x = generate.random_features(rng, net, 6)
     bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(core.comparators)) for row in x]

@@ -66,7 +66,8 @@ def add_board(p: argparse.ArgumentParser, *, default: str = DEFAULT_BOARD) -> No
 def add_layers_per_stage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
                    help="gate levels between pipeline registers of the core (default: the measured "
-                        "default, hdl.pipeline.DEFAULT_LAYERS_PER_STAGE)")
+                        "default of the head, hdl.pipeline.DEFAULT_LAYERS_PER_STAGE (tree, 3) or "
+                        "DEFAULT_SERIAL_LAYERS_PER_STAGE (serial, 2))")
 
 
 def check_layers_per_stage(args: argparse.Namespace) -> None:

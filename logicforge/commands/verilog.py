@@ -35,6 +35,8 @@ def run(args) -> int:
           f"{info['gates_after']} gates, {info['comparators']} comparators, "
           f"latency {info['latency_cycles']} cycles (layers_per_stage {info['layers_per_stage']})")
     if board.name != GENERIC:
-        for path in board.write_top(net, outdir, info, head=args.head):
+        # the top's own default layers_per_stage (per head) unless one was given
+        for path in board.write_top(net, outdir, {**info, "layers_per_stage": args.layers_per_stage},
+                                    head=args.head):
             print(f"wrote {path}")
     return 0
