@@ -32,7 +32,7 @@ def test_estimate_matches_recorded_synthesis(name):
     assert r.get("head", "tree") == ("serial" if name.endswith("_serial") else "tree")
     assert r["params"] == json.loads(json.dumps(DESIGNS[design])), "design parameters changed: re-record"
     est = estimate(design_netlist(DESIGNS[design]), board="icebreaker", clock_mhz=rec["clock_mhz"],
-                   head=r.get("head", "tree"))
+                   head=r.get("head", "tree"), layers_per_stage=r.get("layers_per_stage", 3))
     err = (est["lcs"] - r["lcs"]) / r["lcs"]
     assert abs(err) <= TOLERANCE, f"{name}: estimate {est['lcs']} LCs, nextpnr {r['lcs']} ({err:+.1%})"
     assert sum(p["lcs"] for p in est["parts"].values()) == est["lcs"]
