@@ -120,7 +120,7 @@ def _write_stimulus(netlist, x_test: np.ndarray, random: int, seed: int, core: _
     x_all = np.concatenate([x_test, x_random, gen.random_features(rng, netlist, sched.extra)])
     exp_scores, exp_classes = reference(netlist, x_all)
     stim_path, obs_path = handoff_paths(build_dir)
-    write_npz(stim_path, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
+    write_npz(stim_path, compressed_npz=True, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
               score_width=int(core.info.get("score_width", netlist.score_width)),
               latency=core.latency, n_test=len(x_test), n_random=random,
               valid=sched.valid, rst=sched.rst, sample=sched.sample,
