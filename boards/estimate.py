@@ -23,6 +23,8 @@ COEF = {
     "lc_scale": 1.0,        # nextpnr logic cells per structural cell
     "lut_scale": 0.80,      # yosys LUT4 per structural LUT (ABC shares logic the count does not see)
     "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
+    "serial_counter_luts": 2.0,  # LUT4 per counter bit of the serial head (adder, rotate/load mux)
+    "serial_chain_merge": 0.70,  # shift multiplexers absorbed per last-stage gate that feeds a chain
 }
 
 #: ECP5 (``ulx3s-85f``): the same top and structure, but ``synth_ecp5`` (ABC9, LUT5/LUT6 joined from
@@ -98,25 +100,65 @@ def head_cost(classes: int, group_size: int, plps: int) -> dict:
     return {"luts": luts, "ffs": ffs, "lcs": lcs}
 
 
-def gates_cost(graph, lps: int, *, pre_encoded: bool) -> dict:
+def serial_head_cost(classes: int, group_size: int) -> dict:
+    """(LUT4, FF, LC) of the serial head's counters, argmax scan and control
+    (``head.build_serial_scorer``; the shift chains count with the gates, ``gates_cost``)."""
+    from logicforge.netlist.format import score_width
+
+    K, G = int(classes), int(group_size)
+    S = score_width(G)
+    cw = max(1, (K - 1).bit_length())
+    w1 = max(G - 1, 1).bit_length() + 1
+    w2 = max(K - 2, 1).bit_length() + 1
+    # counters: per bit an adder LUT (carry chain) and the rotate/load multiplexer LUT
+    luts = COEF["serial_counter_luts"] * K * S
+    ffs = K * S
+    # compare (carry chain LUTs, its registered bit), best and best_class, control counters,
+    # index, four flags (counting, scan, select, done)
+    luts += S + 1 + (S + cw) + w1 + w2 + cw + 5
+    ffs += 1 + (S + cw) + w1 + w2 + cw + 4
+    # the chains' registered last bits (flip-flops with a synchronous clear, no LUT)
+    ffs += K
+    return {"luts": luts, "ffs": ffs, "lcs": max(luts, ffs)}
+
+
+def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classes: int = 0,
+               group_size: int = 0) -> dict:
+    """The gate stages; with the serial head, the last stage's register is the K shift chains
+    (G flip-flops per class with a non-constant output, its multiplexer merged into the last gate's
+    LUT where that gate is computed in the last stage, a LUT of its own otherwise)."""
     from logicforge.hdl import pipeline
+    from logicforge.netlist import passes
 
     sch = pipeline.schedule(graph, lps)
     import numpy as np
 
+    serial = head == "serial"
     stage, last = sch.stage, sch.last_use
     produced = delay = 0
-    for k in range(1, sch.stages + 1):
+    last_stage = sch.stages if serial else sch.stages + 1
+    for k in range(1, min(sch.stages, last_stage - 1) + 1):
         alive = (stage <= k) & (k < last)
         alive[0] = False
         produced += int(np.sum(alive & (stage == k)))
         delay += int(np.sum(alive & (stage < k)))
     luts = COEF["gate_luts"] * graph.num_gates
-    valid = sch.stages + (0 if pre_encoded else pipeline.ENCODE_STAGES)
-    ffs = produced + delay + valid
-    lcs = max(luts, produced) + delay + valid
+    chain = 0
+    if serial:
+        lits = [int(o) for o in graph.outputs if (int(o) >> 1) != passes.CONST]
+        K, G = int(classes), int(group_size)
+        # every class with a non-constant output has a chain of G bits (padded with 0s)
+        chain = G * sum(1 for k in range(K)
+                        if any((int(o) >> 1) != passes.CONST for o in graph.outputs[k * G:(k + 1) * G]))
+        merged = {o >> 1 for o in lits if sch.stages and stage[o >> 1] == sch.stages and (o >> 1) >= graph.first_gate}
+        luts += chain - COEF["serial_chain_merge"] * len(merged)
+        valid = pipeline.serial_load_cycle(depth=sch.depth, layers_per_stage=lps, pre_encoded=pre_encoded)
+    else:
+        valid = sch.stages + (0 if pre_encoded else pipeline.ENCODE_STAGES)
+    ffs = produced + delay + chain + valid
+    lcs = max(luts, produced + chain) + delay + valid
     return {"luts": luts, "ffs": ffs, "lcs": lcs, "depth": sch.depth, "stages": sch.stages,
-            "delay_ffs": delay, "stage_ffs": produced}
+            "delay_ffs": delay, "stage_ffs": produced, "chain_ffs": chain}
 
 
 def encoder_cost(features: int, feature_width: int, comparators) -> dict:
@@ -181,21 +223,30 @@ def top_cost(divisor: int, gap_cycles: int, feature_width: int, bytes_per_featur
 
 
 def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popcount_levels_per_stage=None,
-             clock_mhz: float | None = None, baud: int | None = None, graph=None) -> dict:
+             clock_mhz: float | None = None, baud: int | None = None, graph=None, head: str | None = None) -> dict:
     """Predicted ``luts``, ``ffs``, ``lcs`` (and per part in ``parts``) of the board design.
 
     ``board`` ``icebreaker``: the UART top with the streaming encoder (what ``synth`` builds);
     ``ulx3s-85f``: the same top on ECP5 (``luts`` are LUT4 sites, scaled by ``ECP5_LUT_SITES``);
     ``generic``: the core alone with its parallel comparators (no top). ``graph``: an already
-    optimised ``passes.Graph`` of ``netlist`` (saves the passes' time).
+    optimised ``passes.Graph`` of ``netlist`` (saves the passes' time). ``head``: ``serial`` or
+    ``tree``; None means what the design is built with by default: the board top's
+    (``boards.top.DEFAULT_TOP_HEAD``, serial) for a board, the generic core's (tree) for ``generic``.
+    The training budget (``hardware: {board, max_lcs}``) calls this with the default, so it costs
+    the same design that ``synth`` builds.
     """
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
-    lps = pipeline.check_layers_per_stage(layers_per_stage)
     plps = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
     if board not in ("icebreaker", "generic", "ulx3s-85f"):
         raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic, ulx3s-85f)")
+    if head is None:
+        from logicforge.boards.top import DEFAULT_TOP_HEAD
+
+        head = DEFAULT_TOP_HEAD if board != "generic" else pipeline.DEFAULT_HEAD
+    head = pipeline.check_head(head)
+    lps = pipeline.check_layers_per_stage(layers_per_stage, head)
     if graph is None:
         graph, _ = passes.optimize(netlist)
     sch = pipeline.schedule(graph, lps)
@@ -209,8 +260,12 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
         n = len(comparators)
         luts = n * max(1, math.ceil((W - 1) / 3))
         parts["encoder"] = {"luts": luts, "ffs": n, "lcs": max(luts, n)}
-    parts["gates"] = gates_cost(graph, lps, pre_encoded=pre)
-    parts["head"] = head_cost(netlist.classes, netlist.group_size, plps)
+    parts["gates"] = gates_cost(graph, lps, pre_encoded=pre, head=head, classes=netlist.classes,
+                                group_size=netlist.group_size)
+    if head == "serial":
+        parts["head"] = serial_head_cost(netlist.classes, netlist.group_size)
+    else:
+        parts["head"] = head_cost(netlist.classes, netlist.group_size, plps)
     if pre:
         from logicforge.boards.top import DEFAULT_BAUD, DEFAULT_GAP_TIMEOUT_S, bytes_per_feature
         from logicforge.boards.uart import divisor_for
@@ -240,7 +295,8 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
         parts[big]["lcs"] += lcs - sum(d["lcs"] for d in parts.values())
         total["lcs"] = lcs
     latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,
-                               classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre)
-    return {**total, "parts": parts, "board": board, "layers_per_stage": lps,
+                               classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre, head=head)
+    return {**total, "parts": parts, "board": board, "layers_per_stage": lps, "head": head,
+            "sample_interval_cycles": pipeline.sample_interval(netlist.group_size, netlist.classes, head),
             "popcount_levels_per_stage": plps, "gates_after": graph.num_gates, "comparators": len(comparators),
             "latency_cycles": latency}

@@ -20,6 +20,11 @@ DEFAULT_BAUD = 115200
 DEFAULT_GAP_TIMEOUT_S = 0.1
 #: Register stages between the core's result and the reply logic (the two sit far apart on the chip).
 RESULT_STAGES = 2
+#: The core's head in the board top: samples arrive over the UART far apart (``pipeline.HEADS``).
+DEFAULT_TOP_HEAD = "serial"
+#: Bit times from one byte's ``valid`` out of the UART receiver to the next one's, at the least
+#: (a frame is 10 bit times; one less leaves room for a sender whose baud clock runs fast).
+MIN_BYTE_BIT_TIMES = 9
 #: Most classes whose index fits the one reply byte.
 MAX_CLASSES = 256
 
@@ -69,12 +74,16 @@ class ClassifierTop(wiring.Component):
     Registers: no feature buffer. Each feature is encoded as it arrives
     (:class:`~logicforge.hdl.stream.StreamingEncoder`: its live thresholds from a ROM indexed by
     the feature counter, only the live comparator bits written); those bits feed a
-    ``LogicNetCore(pre_encoded=True)``. Control is built for a fast clock: bit and gap timers are
+    ``LogicNetCore(pre_encoded=True, head=head)``; ``head`` defaults to ``DEFAULT_TOP_HEAD``
+    (serial: the samples' last bytes are at least ``sample_bytes * MIN_BYTE_BIT_TIMES * divisor``
+    cycles apart, which must cover ``pipeline.serial_interval(G, K)``, else LogicforgeError).
+    Control is built for a fast clock: bit and gap timers are
     down counters whose sign bit is the tick, and every decision reads registered flags.
     """
 
     def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
-                 gap_timeout_cycles: int | None = None, led_bits: int = 5, popcount_levels_per_stage=None):
+                 gap_timeout_cycles: int | None = None, led_bits: int = 5, popcount_levels_per_stage=None,
+                 head: str | None = None):
         from logicforge.hdl.core import LogicNetCore
         from logicforge.hdl.stream import StreamingEncoder
 
@@ -93,10 +102,18 @@ class ClassifierTop(wiring.Component):
         self.gap_prescale_bits = max(1, wanted.bit_length() // 2)
         self.gap_count_bits = max(1, (-(-wanted // (1 << self.gap_prescale_bits)) - 1).bit_length())
         self.gap_timeout_cycles = (1 << (self.gap_prescale_bits + self.gap_count_bits)) + (1 << self.gap_prescale_bits)
+        head = DEFAULT_TOP_HEAD if head is None else head
         self.core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, pre_encoded=True,
                                  popcount_levels_per_stage=popcount_levels_per_stage,
-                                 with_scores=False, hierarchy=True)
-        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators)
+                                 with_scores=False, hierarchy=True, head=head, in_valid_copies=True)
+        spacing = sample_bytes(netlist) * MIN_BYTE_BIT_TIMES * self.divisor
+        if spacing < self.core.sample_interval:
+            raise LogicforgeError(
+                f"the {self.core.head} head needs samples {self.core.sample_interval} cycles apart, but at "
+                f"divisor {self.divisor} a sample of {sample_bytes(netlist)} bytes can arrive every "
+                f"{spacing} cycles: use --head tree or a lower baud rate")
+        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators,
+                                        valid_copies=self.core.valid_copies)
         #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the
         #: feature register, the encoder, the core and the result registers
         self.latency = 1 + self.encoder.latency + self.core.latency + RESULT_STAGES
@@ -175,6 +192,8 @@ class ClassifierTop(wiring.Component):
         m.d.comb += enc.restart.eq(abort)
 
         m.d.comb += [core.in_valid.eq(enc.out_valid), core.in_bits.eq(enc.out_bits)]
+        if self.core.valid_copies:  # the serial head's load, fanned out at flip-flops
+            m.d.comb += core.in_valid_copies.eq(enc.out_valid_copies)
 
         # -- reply and LEDs --------------------------------------------------------------------
         pending = Signal(name="reply_pending")
@@ -215,17 +234,19 @@ SIM_TOP = "uart_top"
 
 
 def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
-                gap_timeout_cycles: int | None = None) -> tuple[str, dict]:
+                gap_timeout_cycles: int | None = None, popcount_levels_per_stage=None,
+                head: str | None = None) -> tuple[str, dict]:
     """Verilog of :class:`ClassifierTop` alone (module ``uart_top``: ports ``clk``, ``rst``, ``rx``,
     ``tx``, ``class_leds``, ``activity``, ``uart_error``; no FPGA primitives), for simulation.
 
     Returns (text, info) with ``divisor``, ``latency_cycles``, ``bytes_per_feature``,
-    ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``.
+    ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``, ``head``.
     """
     from amaranth.back import verilog
 
     top = ClassifierTop(netlist, clk_hz=clk_hz, baud=baud, layers_per_stage=layers_per_stage,
-                        gap_timeout_cycles=gap_timeout_cycles)
+                        gap_timeout_cycles=gap_timeout_cycles,
+                        popcount_levels_per_stage=popcount_levels_per_stage, head=head)
     text = verilog.convert(top, name=SIM_TOP, emit_src=False, strip_internal_attrs=True)
     return text, {
         "module": SIM_TOP,
@@ -235,4 +256,5 @@ def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_
         "bytes_per_sample": top.sample_bytes,
         "gap_timeout_cycles": top.gap_timeout_cycles,
         "led_bits": len(top.class_leds),
+        "head": top.core.head,
     }

@@ -9,7 +9,8 @@ from amaranth.lib.wiring import In, Out
 from logicforge.hdl import pipeline
 from logicforge.hdl.encoder import ge_const
 from logicforge.hdl.gate_logic import gate_expr
-from logicforge.hdl.head import build_head, class_width
+from logicforge.hdl.head import (SerialScorer, build_head, build_serial_scorer, build_shift_chains,
+                                 class_width)
 from logicforge.netlist import passes
 from logicforge.netlist.format import Netlist
 from logicforge.netlist.gates import READS_A, READS_B
@@ -38,6 +39,28 @@ class LogicNetCore(wiring.Component):
     head a submodule (its own Verilog module ``...head``) so synthesis can count its cells apart;
     the logic is the same.
 
+    Variant ``head="serial"`` (default ``"tree"``): the serial head (``hdl/head.py``,
+    ``SerialHead``) for samples that arrive far apart. ``in_valid`` pulses must then be at least
+    ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart (a closer one
+    abandons the sample in progress), and ``out_valid`` (one pulse) rises ``latency =
+    pipeline.latency(..., head="serial")`` cycles after ``in_valid``; ``out_class``/``out_scores``
+    hold from then until the next sample reaches the head. The last gate stage's register is
+    MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
+    next bit`` with the literal the stage's combinational expression of that output (inversion
+    folded in, constant-1 outputs preset into the counter, constant outputs left out of the chain
+    (padded with 0s to G bits; the chains rotate, see ``build_shift_chains``)), so the
+    last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
+    load from the encode register (``in_bits`` when ``pre_encoded``). ``load`` is registered as
+    copies (``load0..``, one per ``pipeline.SERIAL_LOAD_FANOUT`` chain bits plus two for the head,
+    marked ``REPLICA_ATTR`` so synthesis keeps them apart). Where the chains load in ``in_valid``'s
+    own cycle (pre-encoded with at most one gate stage) the core cannot register them; with
+    ``in_valid_copies=True`` it then has the port ``in_valid_copies`` (``load_copies`` bits:
+    copies of ``in_valid`` from separate flip-flops, e.g. ``StreamingEncoder(valid_copies=...)``)
+    and uses them instead of ``in_valid`` (otherwise ``in_valid`` drives every chain bit; the
+    attribute ``valid_copies`` is the port's width, 0 without it). The chain flip-flops belong
+    to the core proper (with ``hierarchy=True`` they count as "gates"); the counters, the argmax
+    scan and the control are the head (``SerialScorer`` submodule with ``hierarchy``).
+
     Structure: a register of the used threshold comparators, the optimised gate DAG with a
     register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
     then the ``ClassifierHead`` logic (inlined: the Verilog is one flat module).
@@ -49,10 +72,11 @@ class LogicNetCore(wiring.Component):
 
     def __init__(self, netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, pre_encoded: bool = False,
-                 with_scores: bool = True, hierarchy: bool = False):
+                 with_scores: bool = True, hierarchy: bool = False, head: str | None = None,
+                 in_valid_copies: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
-        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage)
+        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, pipeline.check_head(head))
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         if optimize:
             self.graph, self.passes_report = passes.optimize(netlist)
@@ -69,14 +93,26 @@ class LogicNetCore(wiring.Component):
         self.pre_encoded = bool(pre_encoded)
         self.with_scores = bool(with_scores)
         self.hierarchy = bool(hierarchy)
+        self.head = pipeline.check_head(head)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                         group_size=netlist.group_size, classes=netlist.classes,
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
-                                        pre_encoded=self.pre_encoded)
+                                        pre_encoded=self.pre_encoded, head=self.head)
+        self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
+        n_bits = self.classes * self.group_size
+        #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the counters,
+        #: the control)
+        self.load_copies = max(1, -(-n_bits // pipeline.SERIAL_LOAD_FANOUT)) + 2 if self.head == "serial" else 0
+        front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=self.layers_per_stage,
+                                           pre_encoded=self.pre_encoded) if self.head == "serial" else 1
+        #: width of the ``in_valid_copies`` port (0: none)
+        self.valid_copies = self.load_copies if (in_valid_copies and front == 0) else 0
         g, sch = self.graph, self.schedule
         self._enc_nodes = [n for n in range(1, g.first_gate) if sch.last_use[n] > 0]
         self.comparators = [g.inputs[n - 1] for n in self._enc_nodes]
         ports = {"in_valid": In(1)}
+        if self.valid_copies:
+            ports["in_valid_copies"] = In(self.valid_copies)
         if self.pre_encoded:
             ports["in_bits"] = In(len(self.comparators))
         else:
@@ -93,9 +129,27 @@ class LogicNetCore(wiring.Component):
         W = self.netlist.feature_width
         f0 = g.first_gate
         front = (0 if self.pre_encoded else pipeline.ENCODE_STAGES) + sch.stages
+        serial = self.head == "serial"
+        if serial:  # the valid chain ends at the load cycle of the shift chains
+            front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=sch.layers_per_stage,
+                                               pre_encoded=self.pre_encoded)
 
         # valid chain for the encode and gate stages (reset)
-        if front:
+        if serial and front:
+            # the load cycle's valid as copies (one per SERIAL_LOAD_FANOUT chain bits, one for the
+            # counters and control), all registered from the same bit: the same timing, less fan-out
+            if front > 1:
+                vpipe = Signal(front - 1, name="valid_pipe")
+                m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
+                before = vpipe[-1]
+            else:
+                before = self.in_valid
+            head_valid = [Signal(name=f"load{i}", attrs={pipeline.REPLICA_ATTR: 1})
+                          for i in range(self.load_copies)]
+            m.d.sync += [c.eq(before) for c in head_valid]
+        elif serial and self.valid_copies:  # the load cycle is in_valid's: the caller's copies
+            head_valid = [self.in_valid_copies[i] for i in range(self.valid_copies)]
+        elif front:
             vpipe = Signal(front, name="valid_pipe")
             m.d.sync += vpipe.eq(Cat(self.in_valid, vpipe[:-1]))
             head_valid = vpipe[-1]
@@ -138,6 +192,9 @@ class LogicNetCore(wiring.Component):
                 m.d.comb += sig.eq(Cat(*exprs))
                 for i, j in enumerate(js):
                     comb[f0 + j] = sig[i]
+            if serial and k == sch.stages:  # merged into the shift chains below
+                reg = {n: operand(n) for n in range(1, g.num_nodes) if sch.last_use[n] == sch.stages + 1}
+                break
             alive = [n for n in range(1, g.num_nodes) if sch.stage[n] <= k < sch.last_use[n]]
             new_reg = {}
             if alive:
@@ -153,6 +210,8 @@ class LogicNetCore(wiring.Component):
                 return C(lit & 1, 1)
             return ~reg[n] if lit & 1 else reg[n]
 
+        if serial:
+            return self._serial_head(m, head_valid, reg)
         if self.hierarchy:  # the head as its own Verilog module (the board top counts its cells)
             from logicforge.hdl.head import ClassifierHead
 
@@ -180,12 +239,51 @@ class LogicNetCore(wiring.Component):
             m.d.comb += self.out_scores.eq(out_scores)
         return m
 
+    def _serial_head(self, m, load, reg):
+        """The shift chains (loading ``reg``'s output literals: the last stage's combinational
+        values, or registered bits with no gate stage) and the serial scorer. ``load``: the load
+        cycle's valid, a list of register copies (the last two for the counters and the control) or ``in_valid``."""
+        g, K, G = self.graph, self.classes, self.group_size
+        class_bits, presets = [], []
+        for k in range(K):
+            bits, ones = [], 0
+            for lit in g.outputs[k * G:(k + 1) * G]:
+                n = lit >> 1
+                if n == passes.CONST:
+                    ones += lit & 1
+                else:
+                    bits.append(~reg[n] if lit & 1 else reg[n])
+            class_bits.append(bits)
+            presets.append(ones)
+        n_bits = sum(len(b) for b in class_bits)
+        if isinstance(load, list):  # copies of the load register: chains, then counters, control
+            chain_loads, load = load[:-2], load[-2:]
+        else:
+            chain_loads = [load]
+        tails = build_shift_chains(m, chain_loads, class_bits, length=G,
+                                   fanout=-(-max(K * G, 1) // len(chain_loads)))
+        if self.hierarchy:
+            loads = load if isinstance(load, list) else [load]
+            m.submodules.head = sc = SerialScorer(K, G, presets=presets, with_scores=self.with_scores,
+                                                  load_copies=len(loads))
+            m.d.comb += [sc.load.eq(Cat(*loads)), sc.tails.eq(Cat(*tails))]
+            out_valid, out_class, out_scores = sc.out_valid, sc.out_class, sc.out_scores if self.with_scores else None
+        else:
+            out_valid, out_class, out_scores, _ = build_serial_scorer(m, load, tails, K, G, presets=presets,
+                                                                      with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m
+
     def info(self) -> dict:
         """Facts about the generated core (written next to core.v as core.json)."""
         first = self.passes_report[0]["gates_before"] if self.passes_report else self.graph.num_gates
         return {
             "module": "logicnet_core",
             "latency_cycles": self.latency,
+            "head": self.head,
+            "sample_interval_cycles": self.sample_interval,
             "pre_encoded": self.pre_encoded,
             "layers_per_stage": self.layers_per_stage,
             "popcount_levels_per_stage": self.popcount_levels_per_stage,

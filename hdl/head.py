@@ -273,3 +273,223 @@ def build_head(m: Module, in_valid, in_bits, classes: int, group_size: int, *,
         m.d.sync += d.eq(delayed)
         delayed = d
     return out_valid, cands[0][1], delayed
+
+
+# -- the serial head ------------------------------------------------------------------------------
+
+def build_shift_chains(m: Module, load, class_bits: list[list], *, name: str = "chain",
+                       fanout: int | None = None, length: int | None = None) -> list:
+    """K shift chains, one per class, in module ``m``; returns each chain's tail bit (the bit the
+    counter adds this cycle; a constant 0 for an empty chain).
+
+    ``class_bits[k]`` lists class k's (non-constant) bit expressions. Chain k is a reset-less
+    register of ``length`` bits (default: the longest list; shorter lists are padded at the top
+    with 0s) named ``{name}{k}``: at a clock edge with ``load`` high it takes the expressions,
+    otherwise it rotates one place towards bit 0 (bit 0 re-enters at the top), so its bit 0 carries
+    the expressions in the ``length`` cycles after the load, then again. Each flip-flop's next state
+    is ``load ? expr : next bit``, so a chain bit and the LUT that computes ``expr`` (e.g. the last
+    gate level) share one LUT4 where ``expr`` reads two inputs; no constant enters the multiplexer
+    (``load ? expr : 0`` would become a flip-flop reset by an inverted ``load``, a LUT and a route
+    more), except the padding's ``load ? 0 : next`` (reset by ``load`` itself).
+    ``load`` may be a list of equal copies: flip-flop j (counting through all chains in order) then
+    uses copy ``j // fanout``.
+    """
+    loads = list(load) if isinstance(load, (list, tuple)) else [load]
+    n = int(length) if length is not None else max((len(b) for b in class_bits), default=0)
+    assert all(len(b) <= n for b in class_bits)
+    per = int(fanout) if fanout else max(1, -(-n * len(class_bits) // len(loads)))
+    tails = []
+    j = 0
+    for k, bits in enumerate(class_bits):
+        if not bits:
+            tails.append(C(0, 1))
+            continue
+        bits = list(bits) + [C(0, 1)] * (n - len(bits))
+        ch = Signal(n, name=f"{name}{k}", reset_less=True)
+        nxt = []
+        for i, b in enumerate(bits):
+            above = ch[i + 1] if i + 1 < n else ch[0]
+            nxt.append(Mux(loads[min(j // per, len(loads) - 1)], b, above))
+            j += 1
+        m.d.sync += ch.eq(Cat(*nxt))
+        tails.append(ch[0])
+    return tails
+
+
+def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: int, *,
+                        presets=None, with_scores: bool = True):
+    """The counters, argmax scan and control of the serial head, in module ``m``.
+
+    ``load`` is high in the cycle the chains load (clock edge L); ``tails[k]`` is chain k's bit 0,
+    which carries class k's bits one per cycle in the cycles L+1 .. L+G (then anything: only
+    those G cycles are counted).
+    ``presets[k]`` (default 0) is added to class k's score: the constant-1 bits left out of its chain.
+
+    Returns (out_valid, out_class, out_scores or None, busy): ``out_valid`` is a registered one-cycle
+    pulse in cycle L + G + 2K + 2 (``pipeline.serial_head_latency`` after the load cycle);
+    ``out_class`` (the smallest k with the maximal score) and ``out_scores`` (K*S bits, class 0
+    lowest) are valid in that cycle and stay until the next load. ``busy`` is high in cycles
+    L+1 .. L+G+2K+1: a load is allowed whenever it is low (also in the ``out_valid`` cycle); a load
+    while busy abandons the sample in progress (its ``out_valid`` never comes).
+
+    Structure: the K tails registered next to the counters (cleared by the load), K counters of
+    S = ``score_width(G)`` bits (``count + tail``, one short carry chain), set to the preset by
+    the load. After the G shift cycles comes the scan, two cycles per class
+    (``pipeline.SERIAL_SCAN_CYCLES_PER_CLASS``): *compare* registers ``count0 > best`` (the carry
+    out of ``count0 + ~best``, a plain S-bit carry chain: ``best`` is held inverted), *select*
+    takes counter 0 into ``best``/``best_class`` where that bit is set (strictly greater, so ties
+    keep the smaller index) and rotates the counters (class k+1's count moves to k). After K
+    rotations the counters hold their scores again. Control: two down counters whose sign bit ends
+    the shift and scan phases, and the reset flags ``counting``, ``scan``, ``select``, ``done``;
+    all other registers are reset-less.
+    """
+    K, G, S = int(classes), int(group_size), score_width(group_size)
+    cw = class_width(K)
+    presets = [0] * K if presets is None else [int(p) for p in presets]
+    # ``load`` may be two equal copies: the first for the counters and tails, the second for
+    # the control and ``best``
+    loads = list(load) if isinstance(load, (list, tuple)) else [load]
+    load_data, load = loads[0], loads[-1]
+
+    counting = Signal(name="sh_counting")
+    scan = Signal(name="sh_scan")
+    done = Signal(name="sh_done")
+    select = Signal(name="sh_select")  # the scan's select cycle (else compare); reset, see below
+    w1 = max(G - 1, 1).bit_length() + 1
+    w2 = max(K - 2, 1).bit_length() + 1
+    shift_left = Signal(w1, name="sh_shift_left", reset_less=True)  # negative in cycle L + G + 1
+    scan_left = Signal(w2, name="sh_scan_left", reset_less=True)  # negative in the last select cycle
+    index = Signal(cw, name="sh_index", reset_less=True)  # the class counter 0 holds while scanning
+    best_n = Signal(S, name="sh_best_n", reset_less=True)  # the best score so far, inverted
+    best_class = Signal(cw, name="sh_best_class", reset_less=True)
+    # registered count0 <= best: the complement of the carry out of count0 + ~best, so the inverting
+    # LUT takes the carry on its I3 and packs with this flip-flop at the end of the chain (a bare
+    # carry out needs a pass-through cell and a route: 89.2 MHz on the Fashion-MNIST up5k top)
+    not_greater = Signal(name="sh_not_greater", reset_less=True)
+    counters = [Signal(S, name=f"sh_count{k}", reset_less=True) for k in range(K)]
+    # the chains' last bits, registered next to the counters (SERIAL_TAIL_STAGES); cleared by the
+    # load, so a chain's old contents never reach the new counts
+    tail_r = Signal(K, name="sh_tails", reset_less=True)
+    # the G counted cycles: counting and not yet at the end (the chains rotate on)
+    counted = Signal(name="sh_counted")
+    m.d.comb += counted.eq(counting & ~shift_left[-1])
+    with m.If(load_data):
+        m.d.sync += tail_r.eq(0)
+    with m.Else():
+        m.d.sync += tail_r.eq(Cat(*(t & counted for t in tails)))
+    with m.If(load_data):
+        m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
+    with m.Elif(select):
+        m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
+    with m.Else():
+        m.d.sync += [c.eq((c + tail_r[k])[:S]) for k, c in enumerate(counters)]
+
+    # ``select`` is only ever high inside the scan (it is reset, starts low at a load, and the
+    # scan ends on a select cycle, toggling it low), so it alone marks the select cycles: one
+    # register, no LUT
+    m.d.sync += [done.eq(select & scan_left[-1]),
+                 not_greater.eq(~(Cat(counters[0], C(0, 1)) + Cat(best_n, C(0, 1)))[S])]
+    with m.If(load):
+        m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 1) % (1 << w1)),
+                     scan_left.eq((K - 2) % (1 << w2)), index.eq(0), best_n.eq((1 << S) - 1),
+                     best_class.eq(0)]
+    with m.Else():
+        with m.If(counting):
+            m.d.sync += shift_left.eq(shift_left - 1)
+            with m.If(shift_left[-1]):
+                m.d.sync += [counting.eq(0), scan.eq(1)]
+        with m.If(scan):
+            m.d.sync += select.eq(~select)
+        with m.If(select):
+            m.d.sync += [scan_left.eq(scan_left - 1), index.eq(index + 1)]
+            with m.If(scan_left[-1]):
+                m.d.sync += scan.eq(0)
+            with m.If(~not_greater):
+                m.d.sync += [best_n.eq(~counters[0]), best_class.eq(index)]
+    busy = Signal(name="sh_busy")
+    m.d.comb += busy.eq(counting | scan)
+    scores = Cat(*counters) if with_scores else None
+    return done, best_class, scores, busy
+
+
+class SerialScorer(wiring.Component):
+    """The serial head behind its shift chains: counters, argmax scan and control
+    (``build_serial_scorer``; a component so the board top's synthesis counts its cells as the head).
+
+    Ports: ``load`` (``load_copies`` equal bits; with two, the first loads the counters, the second
+    the control), ``tails`` (K: chain k's bit 0), ``out_valid``, ``out_class``,
+    ``out_scores`` (K*S, with ``with_scores``), ``busy``. Timing as ``build_serial_scorer``.
+    """
+
+    def __init__(self, classes: int, group_size: int, *, presets=None, with_scores: bool = True,
+                 load_copies: int = 1):
+        self.classes, self.group_size = int(classes), int(group_size)
+        self.load_copies = int(load_copies)
+        self.presets = None if presets is None else list(presets)
+        self.with_scores = bool(with_scores)
+        self.score_width = score_width(group_size)
+        ports = {"load": In(self.load_copies), "tails": In(self.classes), "out_valid": Out(1),
+                 "out_class": Out(class_width(classes)), "busy": Out(1)}
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        out_valid, out_class, out_scores, busy = build_serial_scorer(
+            m, [self.load[i] for i in range(self.load_copies)], [self.tails[k] for k in range(self.classes)],
+            self.classes, self.group_size,
+            presets=self.presets, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class), self.busy.eq(busy)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m
+
+
+class SerialHead(wiring.Component):
+    """Scores and argmax of K groups of G bits, one bit per class per clock (far fewer logic cells
+    than ``ClassifierHead``; for samples that arrive at least ``pipeline.serial_interval(G, K)``
+    cycles apart).
+
+    Ports:
+      * ``in_valid``, ``in_bits`` (K*G): class k's bits are ``in_bits[k*G:(k+1)*G]``, each inverted
+        where the constant mask ``invert`` has a one; read only in the cycle ``in_valid`` is high;
+      * ``out_valid`` (a one-cycle pulse), ``out_class`` (the smallest k with the maximal score),
+        ``out_scores`` (K*S, class 0 lowest, with ``with_scores``): valid with ``out_valid`` and held
+        until the next sample's ``in_valid``;
+      * ``busy``: high from the cycle after ``in_valid`` until the cycle before ``out_valid``; a new
+        ``in_valid`` is allowed whenever ``busy`` is low. One while busy abandons the sample in
+        progress (only the new one comes out).
+
+    Latency ``pipeline.head_latency(G, K, head="serial") = G + 2K + 2`` cycles from ``in_valid`` to
+    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart.
+    Registered: the K chains of G bits (``build_shift_chains``, loaded from ``in_bits``), the K
+    counters, ``best``/``best_class``, the control counters (reset-less) and the three reset
+    flags (``build_serial_scorer``).
+    """
+
+    def __init__(self, classes: int, group_size: int, *, invert: int = 0, with_scores: bool = True):
+        self.classes, self.group_size = int(classes), int(group_size)
+        self.invert = int(invert)
+        self.with_scores = bool(with_scores)
+        self.score_width = score_width(group_size)
+        self.latency = pipeline.head_latency(group_size, classes, head="serial")
+        self.interval = pipeline.serial_interval(group_size, classes)
+        ports = {"in_valid": In(1), "in_bits": In(self.classes * self.group_size), "out_valid": Out(1),
+                 "out_class": Out(class_width(classes)), "busy": Out(1)}
+        if self.with_scores:
+            ports["out_scores"] = Out(self.classes * self.score_width)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        K, G = self.classes, self.group_size
+        bits = [[self.in_bits[k * G + i] ^ ((self.invert >> (k * G + i)) & 1) for i in range(G)]
+                for k in range(K)]
+        tails = build_shift_chains(m, self.in_valid, bits)
+        out_valid, out_class, out_scores, busy = build_serial_scorer(
+            m, self.in_valid, tails, K, G, with_scores=self.with_scores)
+        m.d.comb += [self.out_valid.eq(out_valid), self.out_class.eq(out_class), self.busy.eq(busy)]
+        if self.with_scores:
+            m.d.comb += self.out_scores.eq(out_scores)
+        return m

@@ -19,6 +19,16 @@ encoder writes them into its own register) and has no encode stage: its latency 
 ``ENCODE_STAGES`` smaller.
 
 ``depth`` is the longest gate path of the optimised DAG (at most the netlist's layer count).
+
+The SERIAL head (``head="serial"``, ``hdl/head.py``'s ``SerialHead``; the board top's default)
+replaces stages 3 and 4 for designs whose samples arrive far apart. The last gate stage's register
+becomes K shift chains of G bits (each chain flip-flop loads the stage's combinational output
+literal when ``load`` is high, else the next bit of its chain), shifted out one bit per clock into
+K score counters; then a K-cycle argmax scan over the counters (which rotate, so they are intact
+after it). From ``in_valid`` to ``out_valid``: ``E + max(stages, 1) + G + 2K + 1`` cycles (the load
+edge replaces the last gate stage's register; with no gate stage the chains load from the encode
+register, or from ``in_bits`` of a ``pre_encoded`` core). Samples must be at least
+``serial_interval(G, K) = G + 2K + 2`` cycles apart.
 """
 
 from __future__ import annotations
@@ -34,6 +44,26 @@ from logicforge.errors import LogicforgeError
 DEFAULT_LAYERS_PER_STAGE = 3
 DEFAULT_POPCOUNT_LEVELS_PER_STAGE = 1
 ENCODE_STAGES = 1
+#: Cycles per class of the serial head's argmax scan: compare (the one-bit ``count > best``, a
+#: carry chain, registered), then select (measured: the compare and the update in one cycle ran at
+#: 52 MHz on iCE40UP5K).
+SERIAL_SCAN_CYCLES_PER_CLASS = 2
+#: Most shift-chain flip-flops one copy of the serial head's ``load`` drives: the core registers
+#: ``ceil(chain bits / SERIAL_LOAD_FANOUT)`` copies of it (and one for the counters and control),
+#: kept apart in synthesis with ``REPLICA_ATTR``. Measured on the Fashion-MNIST up5k top (800 chain
+#: bits): one ``load`` net limited Fmax to 86.9 MHz (a 5.7 ns route).
+SERIAL_LOAD_FANOUT = 64
+#: Registers between a shift chain's last bit and its counter (the chains spread over the chip;
+#: measured: the route from the chain into the counter's carry chain limited the Fashion-MNIST up5k
+#: top to 93.6 MHz).
+SERIAL_TAIL_STAGES = 1
+#: The serial head's default gate levels per stage: its last gate stage also holds the shift
+#: multiplexer (merged chains), one LUT level more. Measured on the digits default top at 100 MHz:
+#: 3 levels per stage 86.0 / 87.4 / 83.6 MHz (seeds default / 2 / 3), 2 levels 101.5 MHz (1717 LCs).
+DEFAULT_SERIAL_LAYERS_PER_STAGE = 2
+#: Head kinds: ``tree`` (pipelined popcount + argmax, one sample per clock) and ``serial``.
+HEADS = ("tree", "serial")
+DEFAULT_HEAD = "tree"
 #: Register stages per argmax level: compare, then select (measured on iCE40UP5K, docs/hardware.md).
 ARGMAX_STAGES_PER_LEVEL = 2
 #: Bits per leaf compressor of the popcount (a 4-input popcount is one LUT4 per output bit).
@@ -51,14 +81,26 @@ def _check_levels(value, default: int, what: str) -> int:
     return int(value)
 
 
-def check_layers_per_stage(value) -> int:
-    """The layers_per_stage to use: ``None`` means the default; anything else must be an int >= 1."""
-    return _check_levels(value, DEFAULT_LAYERS_PER_STAGE, "layers_per_stage")
+def check_layers_per_stage(value, head: str | None = None) -> int:
+    """The layers_per_stage to use: ``None`` means the default of the head (``DEFAULT_LAYERS_PER_STAGE``
+    for the tree head, ``DEFAULT_SERIAL_LAYERS_PER_STAGE`` for the serial one); anything else must be
+    an int >= 1."""
+    default = DEFAULT_SERIAL_LAYERS_PER_STAGE if head == "serial" else DEFAULT_LAYERS_PER_STAGE
+    return _check_levels(value, default, "layers_per_stage")
 
 
 def check_popcount_levels_per_stage(value) -> int:
     """Like ``check_layers_per_stage`` for the popcount tree."""
     return _check_levels(value, DEFAULT_POPCOUNT_LEVELS_PER_STAGE, "popcount_levels_per_stage")
+
+
+def check_head(value) -> str:
+    """The head kind to use: ``None`` means ``DEFAULT_HEAD``; anything else must be in ``HEADS``."""
+    if value is None:
+        return DEFAULT_HEAD
+    if value not in HEADS:
+        raise LogicforgeError(f"head must be one of {', '.join(HEADS)}, got {value!r}")
+    return value
 
 
 def gate_stages(depth: int, layers_per_stage: int) -> int:
@@ -88,21 +130,56 @@ def argmax_stages(classes: int) -> int:
     return ARGMAX_STAGES_PER_LEVEL * argmax_levels(classes)
 
 
+def serial_head_latency(group_size: int, classes: int) -> int:
+    """Cycles of the serial head from its load edge's cycle to ``out_valid``: the chain tails'
+    register (``SERIAL_TAIL_STAGES``), G shift cycles into the counters,
+    ``SERIAL_SCAN_CYCLES_PER_CLASS * K`` scan cycles, one to register the result: ``G + 2K + 2``."""
+    return SERIAL_TAIL_STAGES + int(group_size) + SERIAL_SCAN_CYCLES_PER_CLASS * int(classes) + 1
+
+
+def serial_interval(group_size: int, classes: int) -> int:
+    """Least number of cycles between two samples' ``in_valid`` for a serial head: ``G + 2K + 2``
+    (the next load may come in the cycle the previous result is out)."""
+    return serial_head_latency(group_size, classes)
+
+
+def sample_interval(group_size: int, classes: int, head: str = DEFAULT_HEAD) -> int:
+    """Least number of cycles between two samples: 1 for the tree head, ``serial_interval``."""
+    return serial_interval(group_size, classes) if check_head(head) == "serial" else 1
+
+
 def head_latency(group_size: int, classes: int,
-                 popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE) -> int:
-    """Cycles of the classifier head (popcount, then argmax)."""
+                 popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE,
+                 head: str = DEFAULT_HEAD) -> int:
+    """Cycles of the classifier head: tree, from its input register to ``out_valid`` (popcount,
+    then argmax); serial, from the cycle its chains load (``serial_head_latency``)."""
+    if check_head(head) == "serial":
+        return serial_head_latency(group_size, classes)
     return popcount_stages(group_size, popcount_levels_per_stage) + argmax_stages(classes)
+
+
+def serial_load_cycle(*, depth: int, layers_per_stage: int, pre_encoded: bool = False) -> int:
+    """Cycle (after ``in_valid``'s) in which a serial head's chains load: the last gate stage's
+    register edge, ``E + max(stages, 1) - 1``."""
+    return (0 if pre_encoded else ENCODE_STAGES) + max(gate_stages(depth, layers_per_stage), 1) - 1
 
 
 def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
             popcount_levels_per_stage: int = DEFAULT_POPCOUNT_LEVELS_PER_STAGE,
-            pre_encoded: bool = False) -> int:
-    """Clock cycles from a sample with ``in_valid`` to its result with ``out_valid``:
+            pre_encoded: bool = False, head: str = DEFAULT_HEAD) -> int:
+    """Clock cycles from a sample with ``in_valid`` to its result with ``out_valid``.
 
-    ``E + ceil(depth / layers_per_stage) + ceil(popcount_levels(G) / popcount_levels_per_stage)
-    + 2 * ceil(log2 classes)`` with ``E = 1`` (the encode stage; 0 for a ``pre_encoded`` core),
-    ``popcount_levels(1) = 0`` and ``popcount_levels(G) = 1 + ceil(log2 ceil(G / 4))`` for G > 1.
+    Tree head: ``E + ceil(depth / layers_per_stage) + ceil(popcount_levels(G) /
+    popcount_levels_per_stage) + 2 * ceil(log2 classes)`` with ``E = 1`` (the encode stage; 0 for a
+    ``pre_encoded`` core), ``popcount_levels(1) = 0`` and ``popcount_levels(G) = 1 + ceil(log2
+    ceil(G / 4))`` for G > 1.
+
+    Serial head: ``E + max(ceil(depth / layers_per_stage), 1) + G + 2K + 1`` (the chains replace the
+    last gate stage's register; ``serial_load_cycle`` + ``serial_head_latency``).
     """
+    if check_head(head) == "serial":
+        return (serial_load_cycle(depth=depth, layers_per_stage=layers_per_stage, pre_encoded=pre_encoded)
+                + serial_head_latency(group_size, classes))
     return ((0 if pre_encoded else ENCODE_STAGES) + gate_stages(depth, layers_per_stage)
             + head_latency(group_size, classes, popcount_levels_per_stage))
 

@@ -214,6 +214,10 @@ class StreamingEncoder(wiring.Component):
         T >= 2**W); a bit changes only when its feature is written.
       * ``out_valid`` (out, 1): high for one cycle, ``latency = stream_encoder_latency(W)`` cycles
         after the ``valid`` of a sample's last feature; ``out_bits`` then hold that whole sample.
+      * ``out_valid_copies`` (out, ``valid_copies``; only with ``valid_copies`` > 0): copies of
+        ``out_valid`` from flip-flops of their own (``REPLICA_ATTR``), the same value every cycle,
+        for a consumer with a large fan-out (the serial head's ``load``, ``LogicNetCore``'s
+        ``in_valid_copies``).
 
     Structure: the feature counter addresses a ROM whose word f holds feature f's live thresholds
     (slot s: bits ``[s*W, (s+1)*W)``, at most ``max_slots`` slots), read and registered every
@@ -229,7 +233,7 @@ class StreamingEncoder(wiring.Component):
     copies, ``out_valid``) reset.
     """
 
-    def __init__(self, features: int, feature_width: int, comparators):
+    def __init__(self, features: int, feature_width: int, comparators, *, valid_copies: int = 0):
         self.features = int(features)
         self.feature_width = int(feature_width)
         self.comparators = [(int(f), int(t)) for f, t in comparators]
@@ -240,14 +244,18 @@ class StreamingEncoder(wiring.Component):
         self.latency = stream_encoder_latency(self.feature_width)
         self.min_spacing = min_valid_spacing(self.feature_width)
         self.lines = line_plan(self.features, self.slots)
-        super().__init__({
+        self.valid_copies = int(valid_copies)
+        ports = {
             "valid": In(1),
             "value": In(self.feature_width),
             "restart": In(1),
             "last": Out(1),
             "out_bits": Out(len(self.comparators)),
             "out_valid": Out(1),
-        })
+        }
+        if self.valid_copies:
+            ports["out_valid_copies"] = Out(self.valid_copies)
+        super().__init__(ports)
 
     def rom_words(self) -> list[int]:
         W = self.feature_width
@@ -358,6 +366,10 @@ class StreamingEncoder(wiring.Component):
 
         done = Signal(name="enc_done")
         m.d.sync += [done.eq(step & last & ~self.restart), self.out_valid.eq(done)]
+        if self.valid_copies:
+            copies = [Signal(name=f"out_valid_copy{i}", attrs={REPLICA_ATTR: 1}) for i in range(self.valid_copies)]
+            m.d.sync += [c.eq(done) for c in copies]
+            m.d.comb += self.out_valid_copies.eq(Cat(*copies))
 
         bits = [None] * len(self.comparators)
         for i, v in self.constants.items():

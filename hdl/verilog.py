@@ -9,10 +9,11 @@ MODULE = "logicnet_core"
 
 
 def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
-                 popcount_levels_per_stage: int | None = None) -> tuple[str, dict]:
+                 popcount_levels_per_stage: int | None = None, head: str | None = None) -> tuple[str, dict]:
     """Return (Verilog text of module ``logicnet_core``, info dict from ``LogicNetCore.info``).
 
-    The info dict has ``latency_cycles``, ``score_width``, ``layers_per_stage``, ``in_width``,
+    ``head``: ``tree`` (default) or ``serial`` (``LogicNetCore``). The info dict has ``latency_cycles``, ``head``,
+    ``sample_interval_cycles``, ``score_width``, ``layers_per_stage``, ``in_width``,
     ``gates_before``, ``gates_after``, ``passes``, ``comparators`` and the port widths.
     """
     from amaranth.back import verilog
@@ -20,6 +21,6 @@ def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optim
     from logicforge.hdl.core import LogicNetCore
 
     core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, optimize=optimize,
-                        popcount_levels_per_stage=popcount_levels_per_stage)
+                        popcount_levels_per_stage=popcount_levels_per_stage, head=head)
     text = verilog.convert(core, name=MODULE, emit_src=False, strip_internal_attrs=True)
     return text, core.info()

@@ -48,13 +48,14 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
-def write_npz(path: str | os.PathLike, **arrays) -> None:
-    """Write numpy arrays (and scalars) to an uncompressed ``.npz`` archive, atomically."""
+def write_npz(path: str | os.PathLike, *, compressed_npz: bool = False, **arrays) -> None:
+    """Write numpy arrays (and scalars) to an ``.npz`` archive (uncompressed unless
+    ``compressed_npz``), atomically."""
     import numpy as np
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compressed_npz else np.savez)(fh, **arrays)
 
 
 def load_array(path: str | os.PathLike):

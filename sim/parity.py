@@ -115,11 +115,12 @@ def _write_stimulus(netlist, x_test: np.ndarray, random: int, seed: int, core: _
 
     rng = np.random.default_rng(seed)
     x_random = gen.random_features(rng, netlist, random)
-    sched = st.make_schedule(len(x_test), random, core.latency, rng)
+    sched = st.make_schedule(len(x_test), random, core.latency, rng,
+                             interval=int(core.info.get("sample_interval_cycles", 1)))
     x_all = np.concatenate([x_test, x_random, gen.random_features(rng, netlist, sched.extra)])
     exp_scores, exp_classes = reference(netlist, x_all)
     stim_path, obs_path = handoff_paths(build_dir)
-    write_npz(stim_path, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
+    write_npz(stim_path, compressed_npz=True, features=x_all, feature_width=netlist.feature_width, classes=netlist.classes,
               score_width=int(core.info.get("score_width", netlist.score_width)),
               latency=core.latency, n_test=len(x_test), n_random=random,
               valid=sched.valid, rst=sched.rst, sample=sched.sample,
@@ -170,6 +171,8 @@ def _report(netlist, core: _Core, verdict: dict, result, *, n_test: int, random:
         "cycles": cycles,
         "seed": seed,
         "layers_per_stage": info.get("layers_per_stage"),
+        "head": info.get("head"),
+        "sample_interval_cycles": info.get("sample_interval_cycles", 1),
         "depth": info.get("depth"),
         "gate_stages": info.get("gate_stages"),
         "gates_before": info.get("gates_before", netlist.num_gates),

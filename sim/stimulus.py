@@ -78,8 +78,12 @@ class Schedule:
 
 
 def make_schedule(n_test: int, n_random: int, latency: int, rng: np.random.Generator,
-                  gappy: int = GAPPY_SAMPLES) -> Schedule:
+                  gappy: int = GAPPY_SAMPLES, interval: int = 1) -> Schedule:
     """The stimulus timeline. Samples ``0..n_test-1`` are the test set, then ``n_random`` random ones.
+
+    ``interval``: the core's least number of cycles between samples (1 for a one-sample-per-clock
+    core; ``pipeline.serial_interval`` for a serial head): every sample is followed by
+    ``interval - 1`` idle cycles, so "back to back" means ``interval`` cycles apart.
 
     Phases: pre-reset traffic (unchecked); reset held 3 cycles with samples offered (dropped);
     the test set back to back; a gap; the first ``gappy`` random samples interleaved with idle
@@ -96,6 +100,11 @@ def make_schedule(n_test: int, n_random: int, latency: int, rng: np.random.Gener
         valid.append(v)
         rst.append(r)
         sample.append(s)
+        if v:
+            for _ in range(interval - 1):
+                valid.append(0)
+                rst.append(0)
+                sample.append(-1)
 
     def extra() -> int:
         nonlocal next_extra
@@ -124,7 +133,7 @@ def make_schedule(n_test: int, n_random: int, latency: int, rng: np.random.Gener
             push(0, 0, -1)
         push(1, 0, s)
     block(n_test + g, n_random - g)        # the rest, back to back
-    for _ in range(latency + 1):          # a reset hits samples in flight
+    for _ in range(-(-(latency + 1) // interval)):  # a reset hits samples in flight
         push(1, 0, extra())
     push(1, 1, extra())
     push(0, 0, -1)

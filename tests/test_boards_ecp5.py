@@ -257,8 +257,9 @@ def test_popcount_levels_per_stage_reaches_the_top(small_net_file, tmp_path, cap
     assert rc == 2 and "--popcount-levels-per-stage must be at least 1, got 0" in err
     wide = random_netlist(np.random.default_rng(3), features=4, feature_width=4, layer_widths=(64,),
                           classes=2, group_size=32)  # a popcount of several adder levels
-    _, one = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=1)
-    _, two = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=2)
+    # the popcount tree belongs to the tree head (the top's default head is serial)
+    _, one = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=1, head="tree")
+    _, two = get_board(BOARD).generate_top(wide, popcount_levels_per_stage=2, head="tree")
     assert (one["popcount_levels_per_stage"], two["popcount_levels_per_stage"]) == (1, 2)
     assert two["core_latency_cycles"] < one["core_latency_cycles"]
 

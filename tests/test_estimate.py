@@ -22,14 +22,17 @@ def _recorded():
     return json.loads(RECORDED.read_text())
 
 
-@pytest.mark.parametrize("name", sorted(DESIGNS))
+@pytest.mark.parametrize("name", sorted(DESIGNS) + sorted(f"{n}_serial" for n in DESIGNS))
 def test_estimate_matches_recorded_synthesis(name):
     rec = _recorded()
     if name not in rec["designs"]:
         pytest.skip(f"{name} has no recorded synthesis in {RECORDED.name}")
     r = rec["designs"][name]
-    assert r["params"] == json.loads(json.dumps(DESIGNS[name])), "design parameters changed: re-record"
-    est = estimate(design_netlist(DESIGNS[name]), board="icebreaker", clock_mhz=rec["clock_mhz"])
+    design = name.removesuffix("_serial")
+    assert r.get("head", "tree") == ("serial" if name.endswith("_serial") else "tree")
+    assert r["params"] == json.loads(json.dumps(DESIGNS[design])), "design parameters changed: re-record"
+    est = estimate(design_netlist(DESIGNS[design]), board="icebreaker", clock_mhz=rec["clock_mhz"],
+                   head=r.get("head", "tree"), layers_per_stage=r.get("layers_per_stage", 3))
     err = (est["lcs"] - r["lcs"]) / r["lcs"]
     assert abs(err) <= TOLERANCE, f"{name}: estimate {est['lcs']} LCs, nextpnr {r['lcs']} ({err:+.1%})"
     assert sum(p["lcs"] for p in est["parts"].values()) == est["lcs"]

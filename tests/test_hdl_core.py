@@ -348,3 +348,225 @@ def test_popcount_plan_needs_carry_outs_only_from_equal_widths():
                     widths = {plan[level - 1][j][0].bit_length() for j in kids}
                     assert len(widths) == 1, (G, level)
         assert popcount_encodings(plan)[-1:] in ([], [[False]])
+
+
+# -- the serial head ------------------------------------------------------------------------------
+
+def simulate_spaced(core: LogicNetCore, net: Netlist, x, starts, *, pre_bits=None, rst_at=()):
+    """Present sample i at cycle ``starts[i]`` (in_valid high only then); return per cycle
+    (out_valid, out_class, scores, busy-free) sampled before the clock edge."""
+    S, K = core.score_width, core.classes
+    end = int(starts[-1]) + core.latency + 3
+    at = {int(t): i for i, t in enumerate(starts)}
+    rec = []
+    top = Module()
+    top.domains.sync = sync = ClockDomain("sync")
+    top.submodules.core = core
+
+    async def bench(ctx):
+        for t in range(end):
+            ctx.set(sync.rst, int(t in rst_at))
+            i = at.get(t)
+            if i is not None:
+                if core.pre_encoded:
+                    ctx.set(core.in_bits, pre_bits[i])
+                else:
+                    ctx.set(core.in_data, pack_features(net, x[i]))
+            ctx.set(core.in_valid, int(i is not None))
+            scores = ctx.get(core.out_scores)
+            rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
+                        [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6, domain="sync")
+    sim.add_testbench(bench)
+    sim.run()
+    return rec
+
+
+def check_serial(core, net, x, rng, *, pre_bits=None):
+    """Samples ``sample_interval`` apart (some further), every output against the reference."""
+    assert core.head == "serial"
+    gaps = core.sample_interval + rng.choice([0, 0, 0, 1, 5], size=len(x))
+    starts = 2 + np.concatenate([[0], np.cumsum(gaps[:-1])])
+    rec = simulate_spaced(core, net, x, starts, pre_bits=pre_bits, rst_at=(0,))
+    scores, classes = reference.evaluate(net, x)
+    due = {int(t) + core.latency: i for i, t in enumerate(starts)}
+    assert [t for t, r in enumerate(rec) if r[0]] == sorted(due)  # one pulse per sample, on time
+    for t, i in due.items():
+        _, cls, sc = rec[t]
+        assert sc == list(scores[i]), f"sample {i}: scores"
+        assert cls == classes[i], f"sample {i}: class"
+
+
+@pytest.mark.parametrize("lps", [1, 2, 3])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_serial_core_matches_reference(nets, name, lps):
+    net = nets[name]
+    core = LogicNetCore(net, layers_per_stage=lps, head="serial")
+    G, K = net.group_size, net.classes
+    assert core.sample_interval == G + 2 * K + 2
+    assert core.latency == 1 + max(-(-core.depth // lps), 1) + G + 2 * K + 1  # then simulated
+    check_serial(core, net, generate.random_features(np.random.default_rng(lps), net, 40),
+                 np.random.default_rng(lps + 10))
+
+
+def test_serial_ties_inverted_and_constant_outputs():
+    # constant (FALSE/TRUE) and inverted (NOT) output literals, many exact ties between classes
+    rng = np.random.default_rng(9)
+    net = generate.random_netlist(rng, features=2, thresholds_per_feature=1, classes=5, group_size=3,
+                                  ops=[gates.A, gates.NOT_A, gates.FALSE, gates.TRUE], layer_widths=(15,))
+    graph, _ = passes.optimize(net)
+    lits = [int(o) for o in graph.outputs]
+    assert any(o >> 1 == passes.CONST for o in lits), "netlist should have constant outputs"
+    assert any(o >> 1 != passes.CONST and o & 1 for o in lits), "netlist should have inverted outputs"
+    x = np.array([[a, b] for a in range(16) for b in range(16)])
+    scores, _ = reference.evaluate(net, x)
+    assert any((s == s.max()).sum() > 1 for s in scores), "netlist should produce ties"
+    for lps in (1, 2):
+        check_serial(LogicNetCore(net, layers_per_stage=lps, head="serial"), net, x[::3], rng)
+
+
+def test_serial_depth0_and_pre_encoded():
+    # outputs straight from the comparators: depth 0 (the chains load from the encode register,
+    # or from in_bits of a pre-encoded core)
+    rng = np.random.default_rng(4)
+    net = generate.random_netlist(rng, features=4, thresholds_per_feature=2, classes=3, group_size=2,
+                                  ops=[gates.A, gates.NOT_B], layer_widths=(6,))
+    x = generate.random_features(rng, net, 30)
+    core = LogicNetCore(net, head="serial")
+    assert core.depth == 0 and core.latency == 1 + 1 + 2 + 2 * 3 + 1
+    check_serial(core, net, x, rng)
+    pre = LogicNetCore(net, head="serial", pre_encoded=True)
+    assert pre.latency == 0 + 1 + 2 + 2 * 3 + 1
+    bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(pre.comparators)) for row in x]
+    check_serial(pre, net, x, rng, pre_bits=bits)
+    # pre-encoded with gate stages too
+    net2 = generate.random_netlist(rng, features=4, thresholds_per_feature=2, classes=3, group_size=2,
+                                   layer_widths=(12, 6))
+    pre2 = LogicNetCore(net2, head="serial", pre_encoded=True, layers_per_stage=1)
+    assert pre2.depth >= 1 and pre2.latency == pre2.gate_stages + 2 + 2 * 3 + 1
+    x2 = generate.random_features(rng, net2, 30)
+    bits2 = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(pre2.comparators)) for row in x2]
+    check_serial(pre2, net2, x2, rng, pre_bits=bits2)
+
+
+def test_serial_head_component_exhaustive_small():
+    from logicforge.hdl.head import SerialHead
+
+    for K, G in ((2, 1), (3, 2), (2, 3)):
+        head = SerialHead(K, G, invert=0b10)
+        S = head.score_width
+        assert head.latency == pipeline.head_latency(G, K, head="serial") == G + 2 * K + 2
+        n_in = K * G
+        words = list(range(1 << n_in))
+        top = Module()
+        top.domains.sync = sync = ClockDomain("sync")
+        top.submodules.head = head
+        rec = []
+        gap = head.interval
+
+        async def bench(ctx):
+            ctx.set(sync.rst, 1)
+            await ctx.tick()
+            ctx.set(sync.rst, 0)
+            for w in words:
+                for j in range(gap):
+                    ctx.set(head.in_valid, int(j == 0))
+                    ctx.set(head.in_bits, w)
+                    await ctx.tick()
+                    if j == 0:
+                        assert ctx.get(head.busy)
+            for _ in range(gap + 2):
+                ctx.set(head.in_valid, 0)
+                await ctx.tick()
+
+        async def watch(ctx):
+            async for _clk, _rst, v, cls, sc in ctx.tick().sample(head.out_valid, head.out_class, head.out_scores):
+                if v:
+                    rec.append((cls, [(sc >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
+
+        sim = Simulator(top)
+        sim.add_clock(1e-6, domain="sync")
+        sim.add_testbench(bench)
+        sim.add_process(watch)
+        sim.run_until(1e-6 * (2 + len(words) * gap + gap + 4))
+        assert len(rec) == len(words)
+        for w, (cls, sc) in zip(words, rec):
+            bits = w ^ 0b10
+            exp = [bin((bits >> (k * G)) & ((1 << G) - 1)).count("1") for k in range(K)]
+            assert sc == exp and cls == exp.index(max(exp)), (K, G, w)
+
+
+def test_serial_latency_formula():
+    # by hand: E + max(stages, 1) + G + 2K + 1
+    assert pipeline.latency(depth=5, layers_per_stage=2, group_size=80, classes=10, head="serial") == 1 + 3 + 101
+    assert pipeline.latency(depth=5, layers_per_stage=2, group_size=80, classes=10, head="serial",
+                            pre_encoded=True) == 3 + 101
+    assert pipeline.latency(depth=0, layers_per_stage=3, group_size=1, classes=2, head="serial") == 1 + 1 + 6
+    assert pipeline.latency(depth=0, layers_per_stage=3, group_size=1, classes=2, head="serial",
+                            pre_encoded=True) == 1 + 6
+    assert pipeline.serial_interval(80, 10) == pipeline.sample_interval(80, 10, "serial") == 102
+    assert pipeline.sample_interval(80, 10, "tree") == 1
+    with pytest.raises(LogicforgeError, match="head must be one of"):
+        pipeline.check_head("fast")
+
+
+def test_serial_reset_mid_sample_flushes_it(nets):
+    """A reset while the head counts or scans drops that sample (no out_valid); the next sample
+    is exact."""
+    net = nets["k10_unused"]
+    core = LogicNetCore(net, layers_per_stage=2, head="serial")
+    x = generate.random_features(np.random.default_rng(3), net, 4)
+    I, L = core.sample_interval, core.latency
+    starts = [2, 2 + I, 2 + 2 * I, 2 + 3 * I]
+    # sample 1 is reset while counting, sample 2 in the middle of its scan (a select cycle or not)
+    rst_at = (0, starts[1] + L - 2 * net.classes - 3, starts[2] + L - net.classes)
+    rec = simulate_spaced(core, net, x, starts, rst_at=rst_at)
+    scores, classes = reference.evaluate(net, x)
+    assert [t for t, r in enumerate(rec) if r[0]] == [starts[0] + L, starts[3] + L]
+    for i in (0, 3):
+        _, cls, sc = rec[starts[i] + L]
+        assert sc == list(scores[i]) and cls == classes[i]
+
+
+def test_serial_pre_encoded_load_from_valid_copies():
+    """A pre-encoded core with one gate stage loads its chains in ``in_valid``'s cycle: with
+    ``in_valid_copies`` those copies (not ``in_valid``) drive the load."""
+    rng = np.random.default_rng(8)
+    net = generate.random_netlist(rng, features=4, thresholds_per_feature=2, classes=3, group_size=60,
+                                  layer_widths=(240, 180))
+    core = LogicNetCore(net, head="serial", pre_encoded=True, in_valid_copies=True, layers_per_stage=3)
+    assert core.gate_stages == 1 and core.valid_copies == core.load_copies >= 3
+    x = generate.random_features(rng, net, 6)
+    bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(core.comparators)) for row in x]
+    S, K = core.score_width, core.classes
+    I, L = core.sample_interval, core.latency
+    starts = [2 + i * I for i in range(len(x))]
+    top = Module()
+    top.domains.sync = sync = ClockDomain("sync")
+    top.submodules.core = core
+    rec = []
+
+    async def bench(ctx):
+        for t in range(starts[-1] + L + 3):
+            ctx.set(sync.rst, int(t == 0))
+            i = starts.index(t) if t in starts else None
+            if i is not None:
+                ctx.set(core.in_bits, bits[i])
+            # in_valid itself stays low: only the copies carry the sample
+            ctx.set(core.in_valid_copies, (1 << core.valid_copies) - 1 if i is not None else 0)
+            scores = ctx.get(core.out_scores)
+            rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
+                        [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6, domain="sync")
+    sim.add_testbench(bench)
+    sim.run()
+    scores, classes = reference.evaluate(net, x)
+    assert [t for t, r in enumerate(rec) if r[0]] == [s + L for s in starts]
+    for i, s in enumerate(starts):
+        assert rec[s + L][1] == classes[i] and rec[s + L][2] == list(scores[i])

@@ -335,3 +335,56 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     np.save(tmp_path / "big.npy", np.full((2, net.features), 256, dtype=np.int64))
     rc = main(["sim", "--netlist", str(tmp_path / "n.json"), "--input", str(tmp_path / "big.npy")])
     assert rc == 2 and "[0, 255]" in capsys.readouterr().err
+
+
+# -- the serial head in Verilator ------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=list(CASES))
+def serial_parity(request, sim_root):
+    """The CASES' cores with the serial head (samples ``serial_interval`` apart): one Verilator
+    build and parity run each."""
+    from logicforge.hdl.verilog import core_verilog
+    from logicforge.sim.parity import run_parity
+
+    name = request.param
+    make, lps, n_random = CASES[name]
+    net = make()
+    x_test = digits_4bit() if name == "a_lps1" else None
+
+    def generate(n, layers_per_stage=None):
+        return core_verilog(n, layers_per_stage=layers_per_stage, head="serial")
+
+    out = sim_root / "build" / f"{name}_serial" / "sim"
+    report = run_parity(net, x_test, random=min(n_random, 3000), layers_per_stage=lps, build_dir=out, seed=6,
+                        generate=generate)
+    return name, net, report, out
+
+
+@needs_verilator
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_serial_core_is_bit_exact(serial_parity):
+    """Class AND scores of every sample (test images, random vectors, ties, constant classes,
+    G = 1 / K = 2) equal the reference; one result per ``G + 2K + 1`` cycles."""
+    from logicforge.hdl import pipeline
+
+    name, net, report, out = serial_parity
+    assert report["passed"] and report["mismatches"] == 0 and report["valid_errors"] == 0
+    assert report["head"] == "serial"
+    interval = pipeline.serial_interval(net.group_size, net.classes)
+    assert report["sample_interval_cycles"] == interval
+    # outputs over the cycles from a block's first to its last: n / ((n - 1) * interval + 1)
+    assert report["samples_per_cycle"] == pytest.approx(1 / interval, rel=0.01)
+    assert report["latency_cycles"] == report["latency_expected"]
+    with np.load(out / "stimulus.npz") as s, np.load(out / "observed.npz") as o:
+        ev, es, first = st.expected_outputs(s["valid"], s["rst"], s["sample"], int(s["latency"]))
+        shown = o["out_valid"].astype(bool)
+        shown[:first] = False
+        due = ev.astype(bool)
+        due[:first] = False
+        assert shown.sum() == due.sum() == report["samples"]
+        scores, classes = reference.evaluate(net, s["features"][es[due]])
+        assert np.array_equal(o["out_scores"][shown], scores)
+        assert np.array_equal(o["out_class"][shown], classes)
+        if name == "a_lps1":  # class 1 copies class 0: every sample is a tie, the smaller index wins
+            assert np.all(scores[:, 0] == scores[:, 1]) and not np.any(classes == 1)

@@ -30,6 +30,8 @@ def configure(p) -> None:
     p.add_argument("--random", type=int, default=10000, metavar="N", help="random vectors for the parity check")
     p.add_argument("--clock-mhz", type=float, default=CLOCK_MHZ, metavar="MHZ",
                    help=f"system clock of the board build (default {CLOCK_MHZ:g}: the PLL; 12: the oscillator)")
+    p.add_argument("--head", choices=("serial", "tree"), default="serial",
+                   help="the classifier head of the core and the board top (default serial)")
 
 
 def _finished_run(run_dir: Path, cfg: dict) -> bool:
@@ -69,12 +71,13 @@ def run(args) -> int:
     else:
         resume = ["--resume"] if (run_dir / "checkpoint.pt").exists() else []
         stage("train", ["train", "--config", args.config, "--runs-dir", args.runs_dir, *resume])
-    stage("verilog", ["verilog", "--board", BOARD, *src])
-    stage("sim", ["sim", "--random", str(args.random), *src])
+    head = ["--head", args.head]
+    stage("verilog", ["verilog", "--board", BOARD, *head, *src])
+    stage("sim", ["sim", "--random", str(args.random), *head, *src])
     clock = ["--clock-mhz", f"{args.clock_mhz:g}"]
-    stage("estimate", ["estimate", "--board", BOARD, *clock, "--run", str(run_dir)])
-    stage("synth", ["synth", "--board", BOARD, *clock, *src])
-    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *src])
+    stage("estimate", ["estimate", "--board", BOARD, *clock, *head, "--run", str(run_dir)])
+    stage("synth", ["synth", "--board", BOARD, *clock, *head, *src])
+    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *head, *src])
 
     build = Path(args.build_dir) / name
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -84,7 +87,7 @@ def run(args) -> int:
     from logicforge.boards.estimate import estimate
     from logicforge.netlist import format as nf
 
-    est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz)
+    est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz, head=args.head)
     rows = [
         ("discrete test accuracy", f"{100 * summary['test_acc_discrete']:.2f} % ({summary['dataset']}, {summary['mode']})"),
         ("gates (trained -> after passes)", f"{core['gates_before']} -> {core['gates_after']}"),
@@ -98,7 +101,8 @@ def run(args) -> int:
         ("Fmax (nextpnr)", f"{synth['fmax_mhz']:.1f} MHz at a {synth['clock_mhz']:g} MHz clock"),
         ("latency", f"{core['latency_cycles']} cycles = "
                     f"{1000 * core['latency_cycles'] / synth['clock_mhz']:.0f} ns at {synth['clock_mhz']:g} MHz, "
-                    f"{sim['samples_per_cycle']:g} samples/cycle (core; the board top adds its encoder)"),
+                    f"{sim['samples_per_cycle']:g} samples/cycle (core, {args.head} head; the board top adds "
+                    f"its encoder)"),
         ("bitstream", str(build / BOARD / "top.bin")),
         ("stage seconds", ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())),
     ]

@@ -16,6 +16,8 @@ def configure(p) -> None:
                    help="gate levels per pipeline stage (default: the measured default)")
     p.add_argument("--popcount-levels-per-stage", type=int, default=None, metavar="N",
                    help="popcount levels per pipeline stage (default: the measured default)")
+    p.add_argument("--head", choices=("serial", "tree"), default=None,
+                   help="the classifier head (default: serial for a board top, tree for generic)")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
@@ -32,7 +34,8 @@ def run(args) -> int:
         raise LogicforgeError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     net, name = source.load(args)
     est = estimate(net, board=board.name, layers_per_stage=args.layers_per_stage,
-                   popcount_levels_per_stage=args.popcount_levels_per_stage, clock_mhz=args.clock_mhz)
+                   popcount_levels_per_stage=args.popcount_levels_per_stage, clock_mhz=args.clock_mhz,
+                   head=args.head)
     if args.json:
         print(json.dumps(est, indent=1))
         return 0

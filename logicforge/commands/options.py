@@ -66,7 +66,8 @@ def add_board(p: argparse.ArgumentParser, *, default: str = DEFAULT_BOARD) -> No
 def add_layers_per_stage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
                    help="gate levels between pipeline registers of the core (default: the measured "
-                        "default, hdl.pipeline.DEFAULT_LAYERS_PER_STAGE)")
+                        "default of the head, hdl.pipeline.DEFAULT_LAYERS_PER_STAGE (tree, 3) or "
+                        "DEFAULT_SERIAL_LAYERS_PER_STAGE (serial, 2))")
 
 
 def check_layers_per_stage(args: argparse.Namespace) -> None:
@@ -79,6 +80,14 @@ def add_popcount_levels_per_stage(p: argparse.ArgumentParser) -> None:
                    help="popcount adder levels between pipeline registers of the head (default: the "
                         "measured default, hdl.pipeline.DEFAULT_POPCOUNT_LEVELS_PER_STAGE); more levels, "
                         "fewer flip-flops")
+
+
+def add_head(p: argparse.ArgumentParser) -> None:
+    """``--head {serial,tree}``: the core's classifier head in a board top."""
+    p.add_argument("--head", choices=("serial", "tree"), default=None,
+                   help="the board top's classifier head (default serial: one bit per class per clock, "
+                        "G + 2K + 2 cycles per sample, far fewer logic cells; tree: pipelined, one sample "
+                        "per clock)")
 
 
 def add_top_options(p: argparse.ArgumentParser) -> None:
@@ -101,6 +110,7 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_top_options(p)
     add_layers_per_stage(p)
     add_popcount_levels_per_stage(p)
+    add_head(p)
 
 
 def load_board_build(args: argparse.Namespace):

@@ -35,6 +35,9 @@ def configure(p) -> None:
     p.add_argument("--input", metavar="X.npy",
                    help="(n, F) integer array of quantised features to check instead of the run's test set")
     options.add_layers_per_stage(p)
+    p.add_argument("--head", choices=("serial", "tree"), default=None,
+                   help="the core's classifier head (default: tree for the core check, serial with --top, "
+                        "as the generic core and the board top are built)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random vectors (default 0)")
     p.add_argument("--core", metavar="FILE.v",
                    help="simulate this logicnet_core Verilog (e.g. an edited core.v) instead of generating it")
@@ -94,11 +97,19 @@ def load_test_set(args, net):
         raise LogicforgeError(f"{path}: {e}") from None
 
 
-def _given_core(path):
+def _given_core(path, head=None):
     """None (generate the core), or a generator that returns the Verilog of ``path`` with the
-    generator's info (latency) for the netlist."""
+    generator's info (latency) for the netlist; ``head`` is the core's head (None: the default)."""
     if not path:
-        return None
+        if head is None:
+            return None
+
+        def generate_head(net, layers_per_stage=None):
+            from logicforge.hdl.verilog import core_verilog
+
+            return core_verilog(net, layers_per_stage=layers_per_stage, head=head)
+
+        return generate_head
     from logicforge.errors import LogicforgeError
 
     try:
@@ -109,7 +120,7 @@ def _given_core(path):
     def generate(net, layers_per_stage=None):
         from logicforge.hdl.verilog import core_verilog
 
-        return text, core_verilog(net, layers_per_stage=layers_per_stage)[1]
+        return text, core_verilog(net, layers_per_stage=layers_per_stage, head=head)[1]
 
     return generate
 
@@ -149,12 +160,13 @@ def run(args) -> int:
 
     out = source.build_dir(args, "sim")
     report = run_parity(net, x_test, random=args.random, layers_per_stage=args.layers_per_stage,
-                        build_dir=out, seed=args.seed, log=print, generate=_given_core(args.core))
+                        build_dir=out, seed=args.seed, log=print, generate=_given_core(args.core, args.head))
     n = report["samples"]
     print(f"parity: {n}/{n} bit-exact ({report['test_samples']} test-set, {report['random_samples']} random, "
           f"{report['reset_phase_samples']} around resets)")
     built = "cached" if report["build_cached"] else f"{report['build_seconds']:.1f} s"
-    print(f"latency {report['latency_cycles']} cycles, {report['samples_per_cycle']:.3f} samples/cycle, "
+    print(f"{report['head'] or 'tree'} head: latency {report['latency_cycles']} cycles, "
+          f"{report['samples_per_cycle']:.4f} samples/cycle, "
           f"sim {report['sim_seconds']:.1f} s ({report['cycles_per_second']} cycles/s), build {built}")
     print(f"wrote {out / 'report.json'}")
     return 0
@@ -174,7 +186,7 @@ def _run_top(args, net, x_test) -> int:
 
     def generate(netlist):
         return top_verilog(netlist, clk_hz=divisor * SIM_BAUD, baud=SIM_BAUD,
-                           layers_per_stage=args.layers_per_stage)
+                           layers_per_stage=args.layers_per_stage, head=args.head)
 
     out = source.build_dir(args, "sim_top")
     report = run_top_parity(net, x_test, generate=generate, encode=encode_sample, build_dir=out,

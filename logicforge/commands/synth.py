@@ -21,7 +21,7 @@ def run(args) -> int:
     if not board.has_top and (args.clock_mhz or args.baud):
         print(f"synth: note: --clock-mhz/--baud are ignored for board {board.name} (no top, no clock)")
     result = flow.synth(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
-                        popcount_levels_per_stage=args.popcount_levels_per_stage,
+                        popcount_levels_per_stage=args.popcount_levels_per_stage, head=args.head,
                         clock_mhz=args.clock_mhz, baud=args.baud)
     print(flow.summary(result))
     print(f"wrote {outdir / flow.SYNTH_JSON}")

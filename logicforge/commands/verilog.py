@@ -11,6 +11,9 @@ def configure(p) -> None:
     options.add_board(p)
     options.add_source(p)
     options.add_layers_per_stage(p)
+    p.add_argument("--head", choices=("serial", "tree"), default=None,
+                   help="the classifier head: given, of core.v and the board top; by default core.v has "
+                        "the tree head (one sample per clock) and a board top the serial head")
 
 
 def run(args) -> int:
@@ -23,7 +26,7 @@ def run(args) -> int:
     board = get_board(args.board)  # LogicforgeError naming the known boards; before the slow part
     net, name = source.load(args)
     outdir = source.build_dir(args, board.name)
-    text, info = core_verilog(net, layers_per_stage=args.layers_per_stage)
+    text, info = core_verilog(net, layers_per_stage=args.layers_per_stage, head=args.head)
     info["design"] = name
     info["board"] = board.name
     write_text(outdir / "core.v", text)
@@ -32,6 +35,8 @@ def run(args) -> int:
           f"{info['gates_after']} gates, {info['comparators']} comparators, "
           f"latency {info['latency_cycles']} cycles (layers_per_stage {info['layers_per_stage']})")
     if board.name != GENERIC:
-        for path in board.write_top(net, outdir, info):
+        # the top's own default layers_per_stage (per head) unless one was given
+        for path in board.write_top(net, outdir, {**info, "layers_per_stage": args.layers_per_stage},
+                                    head=args.head):
             print(f"wrote {path}")
     return 0
