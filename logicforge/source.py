@@ -46,5 +46,23 @@ def load(args):
     return nf.load(netlist_path(args)), design_name(args)
 
 
+def run_hardware(args) -> dict:
+    """The ``hardware`` block of the selected run's saved config (``<run>/config.yaml``, loaded
+    safely); ``{}`` for a netlist file, or a run without a saved config or block."""
+    import yaml
+
+    if getattr(args, "netlist", None):
+        return {}
+    path = Path(getattr(args, "run", None) or DEFAULT_RUN) / "config.yaml"
+    if not path.exists():
+        return {}
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise LogicforgeError(f"{path}: cannot read the run's config ({e.__class__.__name__})") from None
+    hw = cfg.get("hardware") if isinstance(cfg, dict) else None
+    return hw if isinstance(hw, dict) else {}
+
+
 def build_dir(args, *parts: str) -> Path:
     return Path(args.build_dir) / design_name(args) / Path(*parts) if parts else Path(args.build_dir) / design_name(args)

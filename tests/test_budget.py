@@ -70,3 +70,34 @@ def test_resume_accepts_a_changed_hardware_block(tmp_path, capsys):
     assert main(["train", "--config", str(path), "--runs-dir", str(tmp_path / "runs"), "--resume"]) == 0
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["estimate"] is None for m in lines] == [True, True, False]
+
+
+def test_the_runs_layers_per_stage_is_the_default_of_estimate_and_verilog(tmp_path, capsys):
+    hw = {"board": "icebreaker", "max_lcs": 5280, "layers_per_stage": 1}
+    rc, out, run = _train(tmp_path, capsys, "lps", hw)
+    assert rc == 0, out.err
+    summary = json.loads((run / "summary.json").read_text())
+
+    def estimate(*extra):
+        assert main(["estimate", *extra, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    own = estimate("--run", str(run))
+    assert own["layers_per_stage"] == 1
+    assert own["lcs"] == summary["estimate"]["lcs"]  # training estimated the design the run builds
+    other = estimate("--run", str(run), "--layers-per-stage", "3")  # the option still wins
+    assert other["layers_per_stage"] == 3 and other["lcs"] != own["lcs"]
+    # the same netlist as a file has no run config: the head's measured default
+    assert estimate("--netlist", str(run / "netlist.json"))["layers_per_stage"] != 1
+    # verilog writes the run's pipelining into the core and the board top
+    assert main(["verilog", "--run", str(run), "--build-dir", str(tmp_path / "build")]) == 0
+    info = json.loads((tmp_path / "build" / "lps" / "icebreaker" / "core.json").read_text())
+    assert info["layers_per_stage"] == 1
+    # a broken value in the run's config is a one-line error
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["hardware"]["layers_per_stage"] = 0
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    capsys.readouterr()
+    assert main(["estimate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hardware.layers_per_stage must be an integer >= 1" in err

@@ -27,11 +27,13 @@ def run(args) -> int:
     from logicforge import source
     from logicforge.boards.estimate import estimate
     from logicforge.boards.registry import get_board
+    from logicforge.commands import options
     from logicforge.errors import LogicforgeError
 
     board = get_board(args.board)
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise LogicforgeError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
+    options.check_layers_per_stage(args)
     net, name = source.load(args)
     est = estimate(net, board=board.name, layers_per_stage=args.layers_per_stage,
                    popcount_levels_per_stage=args.popcount_levels_per_stage, clock_mhz=args.clock_mhz,

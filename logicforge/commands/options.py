@@ -71,6 +71,18 @@ def add_layers_per_stage(p: argparse.ArgumentParser) -> None:
 
 
 def check_layers_per_stage(args: argparse.Namespace) -> None:
+    """Check ``--layers-per-stage`` (and ``--popcount-levels-per-stage``); without the option, a
+    training run's own ``hardware.layers_per_stage`` (its saved config) becomes the value, so every
+    command builds the pipelining the run was fitted for."""
+    if getattr(args, "layers_per_stage", None) is None:
+        from logicforge import source
+
+        value = source.run_hardware(args).get("layers_per_stage")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise LogicforgeError(f"{source.netlist_path(args).parent / 'config.yaml'}: "
+                                      f"hardware.layers_per_stage must be an integer >= 1, got {value!r}")
+            args.layers_per_stage = value
     at_least(args, "layers_per_stage", 1)
     at_least(args, "popcount_levels_per_stage", 1)
 
