@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import C, Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -41,7 +42,7 @@ class LogicNetCore(wiring.Component):
 
     Variant ``head="serial"`` (default ``"tree"``): the serial head (``hdl/head.py``,
     ``SerialHead``) for samples that arrive far apart. ``in_valid`` pulses must then be at least
-    ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart (a closer one
+    ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 3`` cycles apart (a closer one
     abandons the sample in progress), and ``out_valid`` (one pulse) rises ``latency =
     pipeline.latency(..., head="serial")`` cycles after ``in_valid``; ``out_class``/``out_scores``
     hold from then until the next sample reaches the head. The last gate stage's register is
@@ -244,16 +245,27 @@ class LogicNetCore(wiring.Component):
         values, or registered bits with no gate stage) and the serial scorer. ``load``: the load
         cycle's valid, a list of register copies (the last two for the counters and the control) or ``in_valid``."""
         g, K, G = self.graph, self.classes, self.group_size
+        # A class's count does not depend on the order of its chain, so each chain runs in the
+        # order of the input bits its literals start from (a gate's first operand, followed down
+        # to an input): neighbours in the chain then read neighbouring features, which the
+        # streaming encoder's registers keep together, and the placer need not stretch a chain
+        # across the chip between unrelated sources.
+        anchor = np.arange(g.num_nodes)
+        for j in range(g.num_gates):
+            srcs = [n for n in g.reads(j) if n != passes.CONST]
+            if srcs:
+                anchor[g.first_gate + j] = anchor[srcs[0]]
         class_bits, presets = [], []
         for k in range(K):
-            bits, ones = [], 0
+            lits, ones = [], 0
             for lit in g.outputs[k * G:(k + 1) * G]:
                 n = lit >> 1
                 if n == passes.CONST:
                     ones += lit & 1
                 else:
-                    bits.append(~reg[n] if lit & 1 else reg[n])
-            class_bits.append(bits)
+                    lits.append(lit)
+            lits.sort(key=lambda lit: (anchor[lit >> 1], lit))
+            class_bits.append([~reg[lit >> 1] if lit & 1 else reg[lit >> 1] for lit in lits])
             presets.append(ones)
         n_bits = sum(len(b) for b in class_bits)
         if isinstance(load, list):  # copies of the load register: chains, then counters, control
