@@ -326,22 +326,23 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     ``presets[k]`` (default 0) is added to class k's score: the constant-1 bits left out of its chain.
 
     Returns (out_valid, out_class, out_scores or None, busy): ``out_valid`` is a registered one-cycle
-    pulse in cycle L + G + 2K + 2 (``pipeline.serial_head_latency`` after the load cycle);
+    pulse in cycle L + G + 2K + 3 (``pipeline.serial_head_latency`` after the load cycle);
     ``out_class`` (the smallest k with the maximal score) and ``out_scores`` (K*S bits, class 0
     lowest) are valid in that cycle and stay until the next load. ``busy`` is high in cycles
-    L+1 .. L+G+2K+1: a load is allowed whenever it is low (also in the ``out_valid`` cycle); a load
+    L+1 .. L+G+2K+2: a load is allowed whenever it is low (also in the ``out_valid`` cycle); a load
     while busy abandons the sample in progress (its ``out_valid`` never comes).
 
     Structure: the K tails registered next to the counters (cleared by the load), K counters of
     S = ``score_width(G)`` bits (``count + tail``, one short carry chain), set to the preset by
-    the load. After the G shift cycles comes the scan, two cycles per class
-    (``pipeline.SERIAL_SCAN_CYCLES_PER_CLASS``): *compare* registers ``count0 > best`` (the carry
-    out of ``count0 + ~best``, a plain S-bit carry chain: ``best`` is held inverted), *select*
-    takes counter 0 into ``best``/``best_class`` where that bit is set (strictly greater, so ties
-    keep the smaller index) and rotates the counters (class k+1's count moves to k). After K
-    rotations the counters hold their scores again. Control: two down counters whose sign bit ends
-    the shift and scan phases, and the reset flags ``counting``, ``scan``, ``select``, ``done``;
-    all other registers are reset-less.
+    the load; they hold the scores from then on. After the G shift cycles, one *settle* cycle
+    (``pipeline.SERIAL_SETTLE_STAGES``) copies the counters into the scan register (``ring``),
+    then the scan takes two cycles per class (``pipeline.SERIAL_SCAN_CYCLES_PER_CLASS``):
+    *compare* registers ``ring0 > best`` (the carry out of ``ring0 + ~best``, a plain S-bit carry
+    chain: ``best`` is held inverted), *select* takes ``ring0`` into ``best``/``best_class`` where
+    that bit is set (strictly greater, so ties keep the smaller index) and rotates the ring (class
+    k+1's score moves to k). Control: two down counters whose sign bit ends the shift and scan
+    phases, and the reset flags ``counting``, ``settle``, ``scan``, ``select``, ``done``; all other
+    registers are reset-less.
     """
     K, G, S = int(classes), int(group_size), score_width(group_size)
     cw = class_width(K)
@@ -352,6 +353,7 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     load_data, load = loads[0], loads[-1]
 
     counting = Signal(name="sh_counting")
+    settle = Signal(name="sh_settle")  # the cycle the final counts are copied into the scan register
     scan = Signal(name="sh_scan")
     done = Signal(name="sh_done")
     select = Signal(name="sh_select")  # the scan's select cycle (else compare); reset, see below
@@ -367,6 +369,8 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     # carry out needs a pass-through cell and a route: 89.2 MHz on the Fashion-MNIST up5k top)
     not_greater = Signal(name="sh_not_greater", reset_less=True)
     counters = [Signal(S, name=f"sh_count{k}", reset_less=True) for k in range(K)]
+    # the scores as the scan sees them: a copy of the counters that rotates (class k+1 moves to k)
+    ring = [Signal(S, name=f"sh_ring{k}", reset_less=True) for k in range(K)]
     # the chains' last bits, registered next to the counters (SERIAL_TAIL_STAGES); cleared by the
     # load, so a chain's old contents never reach the new counts
     tail_r = Signal(K, name="sh_tails", reset_less=True)
@@ -377,27 +381,33 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
         m.d.sync += tail_r.eq(0)
     with m.Else():
         m.d.sync += tail_r.eq(Cat(*(t & counted for t in tails)))
+    # a counter's next state is the preset at a load (a synchronous set/reset of its flip-flops),
+    # else count + tail: the sum LUTs of one carry chain, each packed with its flip-flop
     with m.If(load_data):
         m.d.sync += [c.eq(p) for c, p in zip(counters, presets)]
-    with m.Elif(select):
-        m.d.sync += [c.eq(counters[(k + 1) % K]) for k, c in enumerate(counters)]
     with m.Else():
         m.d.sync += [c.eq((c + tail_r[k])[:S]) for k, c in enumerate(counters)]
+    with m.If(settle):
+        m.d.sync += [r.eq(c) for r, c in zip(ring, counters)]
+    with m.Elif(select):
+        m.d.sync += [r.eq(ring[(k + 1) % K]) for k, r in enumerate(ring)]
 
     # ``select`` is only ever high inside the scan (it is reset, starts low at a load, and the
     # scan ends on a select cycle, toggling it low), so it alone marks the select cycles: one
     # register, no LUT
     m.d.sync += [done.eq(select & scan_left[-1]),
-                 not_greater.eq(~(Cat(counters[0], C(0, 1)) + Cat(best_n, C(0, 1)))[S])]
+                 not_greater.eq(~(Cat(ring[0], C(0, 1)) + Cat(best_n, C(0, 1)))[S])]
     with m.If(load):
-        m.d.sync += [counting.eq(1), scan.eq(0), select.eq(0), shift_left.eq((G - 1) % (1 << w1)),
+        m.d.sync += [counting.eq(1), settle.eq(0), scan.eq(0), select.eq(0), shift_left.eq((G - 1) % (1 << w1)),
                      scan_left.eq((K - 2) % (1 << w2)), index.eq(0), best_n.eq((1 << S) - 1),
                      best_class.eq(0)]
     with m.Else():
         with m.If(counting):
             m.d.sync += shift_left.eq(shift_left - 1)
             with m.If(shift_left[-1]):
-                m.d.sync += [counting.eq(0), scan.eq(1)]
+                m.d.sync += [counting.eq(0), settle.eq(1)]
+        with m.If(settle):
+            m.d.sync += [settle.eq(0), scan.eq(1)]
         with m.If(scan):
             m.d.sync += select.eq(~select)
         with m.If(select):
@@ -405,9 +415,9 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
             with m.If(scan_left[-1]):
                 m.d.sync += scan.eq(0)
             with m.If(~not_greater):
-                m.d.sync += [best_n.eq(~counters[0]), best_class.eq(index)]
+                m.d.sync += [best_n.eq(~ring[0]), best_class.eq(index)]
     busy = Signal(name="sh_busy")
-    m.d.comb += busy.eq(counting | scan)
+    m.d.comb += busy.eq(counting | settle | scan)
     scores = Cat(*counters) if with_scores else None
     return done, best_class, scores, busy
 
@@ -461,8 +471,8 @@ class SerialHead(wiring.Component):
         ``in_valid`` is allowed whenever ``busy`` is low. One while busy abandons the sample in
         progress (only the new one comes out).
 
-    Latency ``pipeline.head_latency(G, K, head="serial") = G + 2K + 2`` cycles from ``in_valid`` to
-    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + 2K + 2`` cycles apart.
+    Latency ``pipeline.head_latency(G, K, head="serial") = G + 2K + 3`` cycles from ``in_valid`` to
+    ``out_valid``, samples at least ``pipeline.serial_interval(G, K) = G + 2K + 3`` cycles apart.
     Registered: the K chains of G bits (``build_shift_chains``, loaded from ``in_bits``), the K
     counters, ``best``/``best_class``, the control counters (reset-less) and the three reset
     flags (``build_serial_scorer``).

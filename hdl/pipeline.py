@@ -24,11 +24,12 @@ The SERIAL head (``head="serial"``, ``hdl/head.py``'s ``SerialHead``; the board 
 replaces stages 3 and 4 for designs whose samples arrive far apart. The last gate stage's register
 becomes K shift chains of G bits (each chain flip-flop loads the stage's combinational output
 literal when ``load`` is high, else the next bit of its chain), shifted out one bit per clock into
-K score counters; then a K-cycle argmax scan over the counters (which rotate, so they are intact
-after it). From ``in_valid`` to ``out_valid``: ``E + max(stages, 1) + G + 2K + 1`` cycles (the load
+K score counters; then the counters are copied into a scan register, which rotates through a
+K-class argmax scan (the counters keep the scores). From ``in_valid`` to ``out_valid``:
+``E + max(stages, 1) + G + 2K + 2`` cycles (the load
 edge replaces the last gate stage's register; with no gate stage the chains load from the encode
 register, or from ``in_bits`` of a ``pre_encoded`` core). Samples must be at least
-``serial_interval(G, K) = G + 2K + 2`` cycles apart.
+``serial_interval(G, K) = G + 2K + 3`` cycles apart.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ SERIAL_LOAD_FANOUT = 64
 #: measured: the route from the chain into the counter's carry chain limited the Fashion-MNIST up5k
 #: top to 93.6 MHz).
 SERIAL_TAIL_STAGES = 1
+#: Cycles between the last count and the scan: the counters are copied into the scan register,
+#: which rotates during the scan, so a counter's next state is only ``count + tail`` (its LUT in
+#: the carry chain, with the flip-flop in the same cell; measured: a counter that also rotated had
+#: its multiplexer in a separate LUT after the carry chain, and limited the G 160 Fashion-MNIST
+#: up5k top to 81.7 MHz).
+SERIAL_SETTLE_STAGES = 1
 #: The serial head's default gate levels per stage: its last gate stage also holds the shift
 #: multiplexer (merged chains), one LUT level more. Measured on the digits default top at 100 MHz:
 #: 3 levels per stage 86.0 / 87.4 / 83.6 MHz (seeds default / 2 / 3), 2 levels 101.5 MHz (1717 LCs).
@@ -132,13 +139,15 @@ def argmax_stages(classes: int) -> int:
 
 def serial_head_latency(group_size: int, classes: int) -> int:
     """Cycles of the serial head from its load edge's cycle to ``out_valid``: the chain tails'
-    register (``SERIAL_TAIL_STAGES``), G shift cycles into the counters,
-    ``SERIAL_SCAN_CYCLES_PER_CLASS * K`` scan cycles, one to register the result: ``G + 2K + 2``."""
-    return SERIAL_TAIL_STAGES + int(group_size) + SERIAL_SCAN_CYCLES_PER_CLASS * int(classes) + 1
+    register (``SERIAL_TAIL_STAGES``), G shift cycles into the counters, the copy into the scan
+    register (``SERIAL_SETTLE_STAGES``), ``SERIAL_SCAN_CYCLES_PER_CLASS * K`` scan cycles, one to
+    register the result: ``G + 2K + 3``."""
+    return (SERIAL_TAIL_STAGES + int(group_size) + SERIAL_SETTLE_STAGES
+            + SERIAL_SCAN_CYCLES_PER_CLASS * int(classes) + 1)
 
 
 def serial_interval(group_size: int, classes: int) -> int:
-    """Least number of cycles between two samples' ``in_valid`` for a serial head: ``G + 2K + 2``
+    """Least number of cycles between two samples' ``in_valid`` for a serial head: ``G + 2K + 3``
     (the next load may come in the cycle the previous result is out)."""
     return serial_head_latency(group_size, classes)
 
@@ -174,7 +183,7 @@ def latency(*, depth: int, layers_per_stage: int, group_size: int, classes: int,
     ``pre_encoded`` core), ``popcount_levels(1) = 0`` and ``popcount_levels(G) = 1 + ceil(log2
     ceil(G / 4))`` for G > 1.
 
-    Serial head: ``E + max(ceil(depth / layers_per_stage), 1) + G + 2K + 1`` (the chains replace the
+    Serial head: ``E + max(ceil(depth / layers_per_stage), 1) + G + 2K + 2`` (the chains replace the
     last gate stage's register; ``serial_load_cycle`` + ``serial_head_latency``).
     """
     if check_head(head) == "serial":

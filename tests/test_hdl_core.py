@@ -406,8 +406,8 @@ def test_serial_core_matches_reference(nets, name, lps):
     net = nets[name]
     core = LogicNetCore(net, layers_per_stage=lps, head="serial")
     G, K = net.group_size, net.classes
-    assert core.sample_interval == G + 2 * K + 2
-    assert core.latency == 1 + max(-(-core.depth // lps), 1) + G + 2 * K + 1  # then simulated
+    assert core.sample_interval == G + 2 * K + 3
+    assert core.latency == 1 + max(-(-core.depth // lps), 1) + G + 2 * K + 2  # then simulated
     check_serial(core, net, generate.random_features(np.random.default_rng(lps), net, 40),
                  np.random.default_rng(lps + 10))
 
@@ -436,17 +436,17 @@ def test_serial_depth0_and_pre_encoded():
                                   ops=[gates.A, gates.NOT_B], layer_widths=(6,))
     x = generate.random_features(rng, net, 30)
     core = LogicNetCore(net, head="serial")
-    assert core.depth == 0 and core.latency == 1 + 1 + 2 + 2 * 3 + 1
+    assert core.depth == 0 and core.latency == 1 + 1 + 2 + 2 * 3 + 2
     check_serial(core, net, x, rng)
     pre = LogicNetCore(net, head="serial", pre_encoded=True)
-    assert pre.latency == 0 + 1 + 2 + 2 * 3 + 1
+    assert pre.latency == 0 + 1 + 2 + 2 * 3 + 2
     bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(pre.comparators)) for row in x]
     check_serial(pre, net, x, rng, pre_bits=bits)
     # pre-encoded with gate stages too
     net2 = generate.random_netlist(rng, features=4, thresholds_per_feature=2, classes=3, group_size=2,
                                    layer_widths=(12, 6))
     pre2 = LogicNetCore(net2, head="serial", pre_encoded=True, layers_per_stage=1)
-    assert pre2.depth >= 1 and pre2.latency == pre2.gate_stages + 2 + 2 * 3 + 1
+    assert pre2.depth >= 1 and pre2.latency == pre2.gate_stages + 2 + 2 * 3 + 2
     x2 = generate.random_features(rng, net2, 30)
     bits2 = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(pre2.comparators)) for row in x2]
     check_serial(pre2, net2, x2, rng, pre_bits=bits2)
@@ -458,7 +458,7 @@ def test_serial_head_component_exhaustive_small():
     for K, G in ((2, 1), (3, 2), (2, 3)):
         head = SerialHead(K, G, invert=0b10)
         S = head.score_width
-        assert head.latency == pipeline.head_latency(G, K, head="serial") == G + 2 * K + 2
+        assert head.latency == pipeline.head_latency(G, K, head="serial") == G + 2 * K + 3
         n_in = K * G
         words = list(range(1 << n_in))
         top = Module()
@@ -500,14 +500,14 @@ def test_serial_head_component_exhaustive_small():
 
 
 def test_serial_latency_formula():
-    # by hand: E + max(stages, 1) + G + 2K + 1
-    assert pipeline.latency(depth=5, layers_per_stage=2, group_size=80, classes=10, head="serial") == 1 + 3 + 101
+    # by hand: E + max(stages, 1) + G + 2K + 2
+    assert pipeline.latency(depth=5, layers_per_stage=2, group_size=80, classes=10, head="serial") == 1 + 3 + 102
     assert pipeline.latency(depth=5, layers_per_stage=2, group_size=80, classes=10, head="serial",
-                            pre_encoded=True) == 3 + 101
-    assert pipeline.latency(depth=0, layers_per_stage=3, group_size=1, classes=2, head="serial") == 1 + 1 + 6
+                            pre_encoded=True) == 3 + 102
+    assert pipeline.latency(depth=0, layers_per_stage=3, group_size=1, classes=2, head="serial") == 1 + 1 + 7
     assert pipeline.latency(depth=0, layers_per_stage=3, group_size=1, classes=2, head="serial",
-                            pre_encoded=True) == 1 + 6
-    assert pipeline.serial_interval(80, 10) == pipeline.sample_interval(80, 10, "serial") == 102
+                            pre_encoded=True) == 1 + 7
+    assert pipeline.serial_interval(80, 10) == pipeline.sample_interval(80, 10, "serial") == 103
     assert pipeline.sample_interval(80, 10, "tree") == 1
     with pytest.raises(LogicforgeError, match="head must be one of"):
         pipeline.check_head("fast")

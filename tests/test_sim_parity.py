@@ -365,7 +365,7 @@ def serial_parity(request, sim_root):
 @pytest.mark.verilator
 def test_serial_core_is_bit_exact(serial_parity):
     """Class AND scores of every sample (test images, random vectors, ties, constant classes,
-    G = 1 / K = 2) equal the reference; one result per ``G + 2K + 1`` cycles."""
+    G = 1 / K = 2) equal the reference; one result per ``G + 2K + 3`` cycles."""
     from logicforge.hdl import pipeline
 
     name, net, report, out = serial_parity

@@ -98,7 +98,7 @@ def add_head(p: argparse.ArgumentParser) -> None:
     """``--head {serial,tree}``: the core's classifier head in a board top."""
     p.add_argument("--head", choices=("serial", "tree"), default=None,
                    help="the board top's classifier head (default serial: one bit per class per clock, "
-                        "G + 2K + 2 cycles per sample, far fewer logic cells; tree: pipelined, one sample "
+                        "G + 2K + 3 cycles per sample, far fewer logic cells; tree: pipelined, one sample "
                         "per clock)")
 
 
