@@ -110,13 +110,14 @@ def serial_head_cost(classes: int, group_size: int) -> dict:
     cw = max(1, (K - 1).bit_length())
     w1 = max(G - 1, 1).bit_length() + 1
     w2 = max(K - 2, 1).bit_length() + 1
-    # counters: per bit an adder LUT (carry chain) and the rotate/load multiplexer LUT
+    # per score bit: the counter's adder LUT (carry chain, its flip-flop set/reset by the load)
+    # and the scan ring's copy/rotate multiplexer LUT; a flip-flop each
     luts = COEF["serial_counter_luts"] * K * S
-    ffs = K * S
+    ffs = 2 * K * S
     # compare (carry chain LUTs, its registered bit), best and best_class, control counters,
-    # index, four flags (counting, scan, select, done)
-    luts += S + 1 + (S + cw) + w1 + w2 + cw + 5
-    ffs += 1 + (S + cw) + w1 + w2 + cw + 4
+    # index, five flags (counting, settle, scan, select, done)
+    luts += S + 1 + (S + cw) + w1 + w2 + cw + 6
+    ffs += 1 + (S + cw) + w1 + w2 + cw + 5
     # the chains' registered last bits (flip-flops with a synchronous clear, no LUT)
     ffs += K
     return {"luts": luts, "ffs": ffs, "lcs": max(luts, ffs)}

@@ -71,13 +71,17 @@ def run(args) -> int:
     else:
         resume = ["--resume"] if (run_dir / "checkpoint.pt").exists() else []
         stage("train", ["train", "--config", args.config, "--runs-dir", args.runs_dir, *resume])
-    head = ["--head", args.head]
-    stage("verilog", ["verilog", "--board", BOARD, *head, *src])
-    stage("sim", ["sim", "--random", str(args.random), *head, *src])
+    core_opts = ["--head", args.head]
+    # the config's pipelining (hardware.layers_per_stage), also for a run trained before it was set
+    lps = (cfg.get("hardware") or {}).get("layers_per_stage")
+    if lps is not None:
+        core_opts += ["--layers-per-stage", str(lps)]
+    stage("verilog", ["verilog", "--board", BOARD, *core_opts, *src])
+    stage("sim", ["sim", "--random", str(args.random), *core_opts, *src])
     clock = ["--clock-mhz", f"{args.clock_mhz:g}"]
-    stage("estimate", ["estimate", "--board", BOARD, *clock, *head, "--run", str(run_dir)])
-    stage("synth", ["synth", "--board", BOARD, *clock, *head, *src])
-    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *head, *src])
+    stage("estimate", ["estimate", "--board", BOARD, *clock, *core_opts, "--run", str(run_dir)])
+    stage("synth", ["synth", "--board", BOARD, *clock, *core_opts, *src])
+    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *core_opts, *src])
 
     build = Path(args.build_dir) / name
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -87,7 +91,8 @@ def run(args) -> int:
     from logicforge.boards.estimate import estimate
     from logicforge.netlist import format as nf
 
-    est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz, head=args.head)
+    est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz, head=args.head,
+                   layers_per_stage=lps)
     rows = [
         ("discrete test accuracy", f"{100 * summary['test_acc_discrete']:.2f} % ({summary['dataset']}, {summary['mode']})"),
         ("gates (trained -> after passes)", f"{core['gates_before']} -> {core['gates_after']}"),
