@@ -427,6 +427,15 @@ def build_serial_scorer(m: Module, load, tails: list, classes: int, group_size: 
     return done, best_class, scores, busy
 
 
+def _serial_out_ports(classes: int, group_size: int, with_scores: bool) -> dict:
+    """The output ports a serial head shares: ``out_valid``, ``out_class``, ``busy`` and, with
+    ``with_scores``, ``out_scores`` (K * ``score_width(G)`` bits)."""
+    ports = {"out_valid": Out(1), "out_class": Out(class_width(classes)), "busy": Out(1)}
+    if with_scores:
+        ports["out_scores"] = Out(int(classes) * score_width(group_size))
+    return ports
+
+
 class SerialScorer(wiring.Component):
     """The serial head behind its shift chains: counters, argmax scan and control
     (``build_serial_scorer``; a component so the board top's synthesis counts its cells as the head).
@@ -443,11 +452,8 @@ class SerialScorer(wiring.Component):
         self.presets = None if presets is None else list(presets)
         self.with_scores = bool(with_scores)
         self.score_width = score_width(group_size)
-        ports = {"load": In(self.load_copies), "tails": In(self.classes), "out_valid": Out(1),
-                 "out_class": Out(class_width(classes)), "busy": Out(1)}
-        if self.with_scores:
-            ports["out_scores"] = Out(self.classes * self.score_width)
-        super().__init__(ports)
+        super().__init__({"load": In(self.load_copies), "tails": In(self.classes),
+                          **_serial_out_ports(self.classes, group_size, self.with_scores)})
 
     def elaborate(self, platform):
         m = Module()
@@ -490,11 +496,8 @@ class SerialHead(wiring.Component):
         self.score_width = score_width(group_size)
         self.latency = pipeline.head_latency(group_size, classes, head="serial")
         self.interval = pipeline.serial_interval(group_size, classes)
-        ports = {"in_valid": In(1), "in_bits": In(self.classes * self.group_size), "out_valid": Out(1),
-                 "out_class": Out(class_width(classes)), "busy": Out(1)}
-        if self.with_scores:
-            ports["out_scores"] = Out(self.classes * self.score_width)
-        super().__init__(ports)
+        super().__init__({"in_valid": In(1), "in_bits": In(self.classes * self.group_size),
+                          **_serial_out_ports(self.classes, group_size, self.with_scores)})
 
     def elaborate(self, platform):
         m = Module()
