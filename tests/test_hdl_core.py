@@ -29,24 +29,19 @@ def pack_features(net: Netlist, row) -> int:
     return sum(int(v) << (f * net.feature_width) for f, v in enumerate(row))
 
 
-def simulate(core: LogicNetCore, net: Netlist, x, valid, reset_cycles=()):
-    """Drive one row of ``x`` per clock (``in_valid = valid[t]``), then idle for the latency;
-    return per cycle (out_valid, out_class, [scores]) sampled before that cycle's clock edge."""
+def run_core(core: LogicNetCore, cycles: int, drive):
+    """Simulate ``core`` for ``cycles`` clocks, calling ``drive(ctx, t, rst)`` to set its inputs
+    (and the domain's reset ``rst``) before each edge; return per cycle (out_valid, out_class,
+    [scores]) sampled before that cycle's clock edge."""
     S, K = core.score_width, core.classes
-    n = len(x)
     rec = []
     top = Module()
     top.domains.sync = sync = ClockDomain("sync")
     top.submodules.core = core
 
     async def bench(ctx):
-        for t in range(n + core.latency + 2):
-            ctx.set(sync.rst, int(t in reset_cycles))
-            if t < n:
-                ctx.set(core.in_data, pack_features(net, x[t]))
-                ctx.set(core.in_valid, int(valid[t]))
-            else:
-                ctx.set(core.in_valid, 0)
+        for t in range(cycles):
+            drive(ctx, t, sync.rst)
             scores = ctx.get(core.out_scores)
             rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
                         [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
@@ -57,6 +52,22 @@ def simulate(core: LogicNetCore, net: Netlist, x, valid, reset_cycles=()):
     sim.add_testbench(bench)
     sim.run()
     return rec
+
+
+def simulate(core: LogicNetCore, net: Netlist, x, valid, reset_cycles=()):
+    """Drive one row of ``x`` per clock (``in_valid = valid[t]``), then idle for the latency;
+    return per cycle (out_valid, out_class, [scores]) sampled before that cycle's clock edge."""
+    n = len(x)
+
+    def drive(ctx, t, rst):
+        ctx.set(rst, int(t in reset_cycles))
+        if t < n:
+            ctx.set(core.in_data, pack_features(net, x[t]))
+            ctx.set(core.in_valid, int(valid[t]))
+        else:
+            ctx.set(core.in_valid, 0)
+
+    return run_core(core, n + core.latency + 2, drive)
 
 
 def check_stream(core, net, x, valid):
@@ -354,35 +365,20 @@ def test_popcount_plan_needs_carry_outs_only_from_equal_widths():
 
 def simulate_spaced(core: LogicNetCore, net: Netlist, x, starts, *, pre_bits=None, rst_at=()):
     """Present sample i at cycle ``starts[i]`` (in_valid high only then); return per cycle
-    (out_valid, out_class, scores, busy-free) sampled before the clock edge."""
-    S, K = core.score_width, core.classes
-    end = int(starts[-1]) + core.latency + 3
+    (out_valid, out_class, scores) sampled before the clock edge."""
     at = {int(t): i for i, t in enumerate(starts)}
-    rec = []
-    top = Module()
-    top.domains.sync = sync = ClockDomain("sync")
-    top.submodules.core = core
 
-    async def bench(ctx):
-        for t in range(end):
-            ctx.set(sync.rst, int(t in rst_at))
-            i = at.get(t)
-            if i is not None:
-                if core.pre_encoded:
-                    ctx.set(core.in_bits, pre_bits[i])
-                else:
-                    ctx.set(core.in_data, pack_features(net, x[i]))
-            ctx.set(core.in_valid, int(i is not None))
-            scores = ctx.get(core.out_scores)
-            rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
-                        [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
-            await ctx.tick()
+    def drive(ctx, t, rst):
+        ctx.set(rst, int(t in rst_at))
+        i = at.get(t)
+        if i is not None:
+            if core.pre_encoded:
+                ctx.set(core.in_bits, pre_bits[i])
+            else:
+                ctx.set(core.in_data, pack_features(net, x[i]))
+        ctx.set(core.in_valid, int(i is not None))
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6, domain="sync")
-    sim.add_testbench(bench)
-    sim.run()
-    return rec
+    return run_core(core, int(starts[-1]) + core.latency + 3, drive)
 
 
 def check_serial(core, net, x, rng, *, pre_bits=None):
