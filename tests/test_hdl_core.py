@@ -537,31 +537,18 @@ def test_serial_pre_encoded_load_from_valid_copies():
     assert core.gate_stages == 1 and core.valid_copies == core.load_copies >= 3
     x = generate.random_features(rng, net, 6)
     bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(core.comparators)) for row in x]
-    S, K = core.score_width, core.classes
     I, L = core.sample_interval, core.latency
     starts = [2 + i * I for i in range(len(x))]
-    top = Module()
-    top.domains.sync = sync = ClockDomain("sync")
-    top.submodules.core = core
-    rec = []
 
-    async def bench(ctx):
-        for t in range(starts[-1] + L + 3):
-            ctx.set(sync.rst, int(t == 0))
-            i = starts.index(t) if t in starts else None
-            if i is not None:
-                ctx.set(core.in_bits, bits[i])
-            # in_valid itself stays low: only the copies carry the sample
-            ctx.set(core.in_valid_copies, (1 << core.valid_copies) - 1 if i is not None else 0)
-            scores = ctx.get(core.out_scores)
-            rec.append((ctx.get(core.out_valid), ctx.get(core.out_class),
-                        [(scores >> (k * S)) & ((1 << S) - 1) for k in range(K)]))
-            await ctx.tick()
+    def drive(ctx, t, rst):
+        ctx.set(rst, int(t == 0))
+        i = starts.index(t) if t in starts else None
+        if i is not None:
+            ctx.set(core.in_bits, bits[i])
+        # in_valid itself stays low: only the copies carry the sample
+        ctx.set(core.in_valid_copies, (1 << core.valid_copies) - 1 if i is not None else 0)
 
-    sim = Simulator(top)
-    sim.add_clock(1e-6, domain="sync")
-    sim.add_testbench(bench)
-    sim.run()
+    rec = run_core(core, starts[-1] + L + 3, drive)
     scores, classes = reference.evaluate(net, x)
     assert [t for t, r in enumerate(rec) if r[0]] == [s + L for s in starts]
     for i, s in enumerate(starts):

@@ -196,6 +196,23 @@ def parity(request, sim_root):
     return name, net, report, out
 
 
+def observed_match_reference(net, out, report):
+    """The parity run really compared the samples: the outputs observed while valid (from the
+    first reset on) are exactly the reference's scores and classes of the samples due then.
+    Returns those (scores, classes)."""
+    with np.load(out / "stimulus.npz") as s, np.load(out / "observed.npz") as o:
+        ev, es, first = st.expected_outputs(s["valid"], s["rst"], s["sample"], int(s["latency"]))
+        shown = o["out_valid"].astype(bool)
+        shown[:first] = False  # before the first reset nothing is checked
+        due = ev.astype(bool)
+        due[:first] = False
+        assert shown.sum() == due.sum() == report["samples"]
+        scores, classes = reference.evaluate(net, s["features"][es[due]])
+        assert np.array_equal(o["out_scores"][shown], scores)
+        assert np.array_equal(o["out_class"][shown], classes)
+    return scores, classes
+
+
 @needs_verilator
 @pytest.mark.slow
 @pytest.mark.verilator
@@ -213,16 +230,7 @@ def test_core_is_bit_exact(parity):
     assert report["cocotb"] == {"tests": 1, "failures": 0, "messages": []}
     assert json.loads((out / "report.json").read_text()) == report
     # The run really compared the samples: observations hold the reference's scores.
-    with np.load(out / "stimulus.npz") as s, np.load(out / "observed.npz") as o:
-        ev, es, first = st.expected_outputs(s["valid"], s["rst"], s["sample"], int(s["latency"]))
-        shown = o["out_valid"].astype(bool)
-        shown[:first] = False  # before the first reset nothing is checked
-        due = ev.astype(bool)
-        due[:first] = False
-        assert shown.sum() == due.sum() == report["samples"]
-        scores, classes = reference.evaluate(net, s["features"][es[due]])
-        assert np.array_equal(o["out_scores"][shown], scores)
-        assert np.array_equal(o["out_class"][shown], classes)
+    observed_match_reference(net, out, report)
 
 
 @needs_verilator
@@ -376,15 +384,6 @@ def test_serial_core_is_bit_exact(serial_parity):
     # outputs over the cycles from a block's first to its last: n / ((n - 1) * interval + 1)
     assert report["samples_per_cycle"] == pytest.approx(1 / interval, rel=0.01)
     assert report["latency_cycles"] == report["latency_expected"]
-    with np.load(out / "stimulus.npz") as s, np.load(out / "observed.npz") as o:
-        ev, es, first = st.expected_outputs(s["valid"], s["rst"], s["sample"], int(s["latency"]))
-        shown = o["out_valid"].astype(bool)
-        shown[:first] = False
-        due = ev.astype(bool)
-        due[:first] = False
-        assert shown.sum() == due.sum() == report["samples"]
-        scores, classes = reference.evaluate(net, s["features"][es[due]])
-        assert np.array_equal(o["out_scores"][shown], scores)
-        assert np.array_equal(o["out_class"][shown], classes)
-        if name == "a_lps1":  # class 1 copies class 0: every sample is a tie, the smaller index wins
-            assert np.all(scores[:, 0] == scores[:, 1]) and not np.any(classes == 1)
+    scores, classes = observed_match_reference(net, out, report)
+    if name == "a_lps1":  # class 1 copies class 0: every sample is a tie, the smaller index wins
+        assert np.all(scores[:, 0] == scores[:, 1]) and not np.any(classes == 1)
