@@ -135,12 +135,12 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
     import numpy as np
 
     serial = head == "serial"
-    stage, last = sch.stage, sch.last_use
+    held = pipeline.held_registers(head)
+    stage = sch.stage
     produced = delay = 0
     last_stage = sch.stages if serial else sch.stages + 1
     for k in range(1, min(sch.stages, last_stage - 1) + 1):
-        alive = (stage <= k) & (k < last)
-        alive[0] = False
+        alive = sch.registered(k, held=held)
         produced += int(np.sum(alive & (stage == k)))
         delay += int(np.sum(alive & (stage < k)))
     luts = COEF["gate_luts"] * graph.num_gates

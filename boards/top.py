@@ -112,6 +112,12 @@ class ClassifierTop(wiring.Component):
                 f"the {self.core.head} head needs samples {self.core.sample_interval} cycles apart, but at "
                 f"divisor {self.divisor} a sample of {sample_bytes(netlist)} bytes can arrive every "
                 f"{spacing} cycles: use --head tree or a lower baud rate")
+        # the encoder changes a bit of ``in_bits`` only when its feature arrives, a byte or more later
+        feature_spacing = bytes_per_feature(netlist.feature_width) * MIN_BYTE_BIT_TIMES * self.divisor
+        if feature_spacing < self.core.input_hold_cycles:
+            raise LogicforgeError(
+                f"the core reads its encoded bits for {self.core.input_hold_cycles} cycles, but at divisor "
+                f"{self.divisor} the next feature can change them after {feature_spacing}: use a lower baud rate")
         self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators,
                                         valid_copies=self.core.valid_copies)
         #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the

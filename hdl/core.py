@@ -45,7 +45,11 @@ class LogicNetCore(wiring.Component):
     ``sample_interval = pipeline.serial_interval(G, K) = G + 2K + 3`` cycles apart (a closer one
     abandons the sample in progress), and ``out_valid`` (one pulse) rises ``latency =
     pipeline.latency(..., head="serial")`` cycles after ``in_valid``; ``out_class``/``out_scores``
-    hold from then until the next sample reaches the head. The last gate stage's register is
+    hold from then until the next sample reaches the head. The gate registers then hold their
+    sample (``pipeline.held_registers``): each signal is registered once, in the stage that
+    computes it, and later stages read it there, so no delay registers; the encode register loads
+    only with ``in_valid``, and a ``pre_encoded`` core reads ``in_bits`` for ``input_hold_cycles``
+    (``pipeline.input_hold_cycles``) cycles from ``in_valid``'s, during which it must not change. The last gate stage's register is
     MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
     next bit`` with the literal the stage's combinational expression of that output (inversion
     folded in, constant-1 outputs preset into the counter, constant outputs left out of the chain
@@ -63,7 +67,8 @@ class LogicNetCore(wiring.Component):
     scan and the control are the head (``SerialScorer`` submodule with ``hierarchy``).
 
     Structure: a register of the used threshold comparators, the optimised gate DAG with a
-    register every ``layers_per_stage`` levels (signals skipping stages ride in delay registers),
+    register every ``layers_per_stage`` levels (tree head: signals skipping stages ride in delay
+    registers),
     then the ``ClassifierHead`` logic (inlined: the Verilog is one flat module).
 
     Attributes: ``latency``, ``score_width``, ``layers_per_stage``, ``depth``, ``gate_stages``,
@@ -100,6 +105,8 @@ class LogicNetCore(wiring.Component):
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
                                         pre_encoded=self.pre_encoded, head=self.head)
         self.sample_interval = pipeline.sample_interval(netlist.group_size, netlist.classes, self.head)
+        self.input_hold_cycles = pipeline.input_hold_cycles(depth=self.depth, layers_per_stage=self.layers_per_stage,
+                                                            pre_encoded=self.pre_encoded, head=self.head)
         n_bits = self.classes * self.group_size
         #: copies of the serial head's ``load`` (chains in groups of SERIAL_LOAD_FANOUT, the counters,
         #: the control)
@@ -131,6 +138,7 @@ class LogicNetCore(wiring.Component):
         f0 = g.first_gate
         front = (0 if self.pre_encoded else pipeline.ENCODE_STAGES) + sch.stages
         serial = self.head == "serial"
+        held = pipeline.held_registers(self.head)
         if serial:  # the valid chain ends at the load cycle of the shift chains
             front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=sch.layers_per_stage,
                                                pre_encoded=self.pre_encoded)
@@ -163,8 +171,12 @@ class LogicNetCore(wiring.Component):
             reg = {n: self.in_bits[i] for i, n in enumerate(self._enc_nodes)}
         elif self._enc_nodes:
             enc = Signal(len(self._enc_nodes), name="enc", reset_less=True)
-            m.d.sync += enc.eq(Cat(*(ge_const(self.in_data[fe * W:(fe + 1) * W], t)
-                                     for fe, t in self.comparators)))
+            load_enc = Cat(*(ge_const(self.in_data[fe * W:(fe + 1) * W], t) for fe, t in self.comparators))
+            if held:  # the sample stays here until the next one (its gate stages read it directly)
+                with m.If(self.in_valid):
+                    m.d.sync += enc.eq(load_enc)
+            else:
+                m.d.sync += enc.eq(load_enc)
             reg = {n: enc[i] for i, n in enumerate(self._enc_nodes)}
 
         # gate stages
@@ -196,12 +208,12 @@ class LogicNetCore(wiring.Component):
             if serial and k == sch.stages:  # merged into the shift chains below
                 reg = {n: operand(n) for n in range(1, g.num_nodes) if sch.last_use[n] == sch.stages + 1}
                 break
-            alive = [n for n in range(1, g.num_nodes) if sch.stage[n] <= k < sch.last_use[n]]
-            new_reg = {}
+            alive = [int(n) for n in np.nonzero(sch.registered(k, held=held))[0]]
+            new_reg = dict(reg) if held else {}  # held: earlier stages' registers stay readable
             if alive:
                 st = Signal(len(alive), name=f"st{k}", reset_less=True)
                 m.d.sync += st.eq(Cat(*(operand(n) for n in alive)))
-                new_reg = {n: st[i] for i, n in enumerate(alive)}
+                new_reg.update({n: st[i] for i, n in enumerate(alive)})
             reg = new_reg
 
         # class outputs (inverted literals and constants resolved here) into the head
@@ -296,6 +308,7 @@ class LogicNetCore(wiring.Component):
             "latency_cycles": self.latency,
             "head": self.head,
             "sample_interval_cycles": self.sample_interval,
+            "input_hold_cycles": self.input_hold_cycles,
             "pre_encoded": self.pre_encoded,
             "layers_per_stage": self.layers_per_stage,
             "popcount_levels_per_stage": self.popcount_levels_per_stage,

@@ -30,6 +30,13 @@ K-class argmax scan (the counters keep the scores). From ``in_valid`` to ``out_v
 edge replaces the last gate stage's register; with no gate stage the chains load from the encode
 register, or from ``in_bits`` of a ``pre_encoded`` core). Samples must be at least
 ``serial_interval(G, K) = G + 2K + 3`` cycles apart.
+
+With the serial head the gate registers HOLD (``held_registers``): samples are far apart, so a
+stage's register keeps one sample's values until the next sample reaches it, and a signal is
+registered once, in the stage that computes it; every later stage reads it from there (no delay
+registers). The encode register loads only with ``in_valid``; a ``pre_encoded`` core instead
+needs ``in_bits`` unchanged for ``input_hold_cycles`` cycles from ``in_valid``'s (until the chains
+have loaded).
 """
 
 from __future__ import annotations
@@ -167,6 +174,21 @@ def head_latency(group_size: int, classes: int,
     return popcount_stages(group_size, popcount_levels_per_stage) + argmax_stages(classes)
 
 
+def held_registers(head: str) -> bool:
+    """Whether the gate registers hold their sample (the serial head) instead of passing every
+    signal on from stage to stage in delay registers (the tree head, one sample per clock)."""
+    return check_head(head) == "serial"
+
+
+def input_hold_cycles(*, depth: int, layers_per_stage: int, pre_encoded: bool, head: str) -> int:
+    """Cycles, counting ``in_valid``'s own, for which the core reads its input port for one sample:
+    1, except for a ``pre_encoded`` core with the serial head, whose later gate stages and chains
+    read ``in_bits`` directly until they load (``serial_load_cycle + 1``)."""
+    if held_registers(head) and pre_encoded:
+        return serial_load_cycle(depth=depth, layers_per_stage=layers_per_stage, pre_encoded=True) + 1
+    return 1
+
+
 def serial_load_cycle(*, depth: int, layers_per_stage: int, pre_encoded: bool = False) -> int:
     """Cycle (after ``in_valid``'s) in which a serial head's chains load: the last gate stage's
     register edge, ``E + max(stages, 1) - 1``."""
@@ -199,8 +221,7 @@ class Schedule:
 
     ``stage[n]``: 0 for inputs (the encode register) and the constant, ``ceil(level / lps)`` for
     gates. ``last_use[n]``: the latest stage that reads node n, ``stages + 1`` for the head, -1 if
-    nothing reads it. A node is held in the register of every stage ``k`` with
-    ``stage[n] <= k < last_use[n]``.
+    nothing reads it. Which nodes each stage registers: ``registered``.
     """
 
     layers_per_stage: int
@@ -209,6 +230,14 @@ class Schedule:
     level: np.ndarray
     stage: np.ndarray
     last_use: np.ndarray
+
+    def registered(self, k: int, *, held: bool = False) -> np.ndarray:
+        """Mask of the nodes in gate stage ``k``'s register (``1 <= k <= stages``): a node computed
+        in stage k that a later stage or the head reads; without ``held`` (``held_registers``),
+        also every node computed earlier and read after stage k (its delay register)."""
+        live = ((self.stage == k) if held else (self.stage <= k)) & (k < self.last_use)
+        live[0] = False
+        return live
 
 
 def schedule(graph, layers_per_stage: int) -> Schedule:

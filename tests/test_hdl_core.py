@@ -363,30 +363,36 @@ def test_popcount_plan_needs_carry_outs_only_from_equal_widths():
 
 # -- the serial head ------------------------------------------------------------------------------
 
-def simulate_spaced(core: LogicNetCore, net: Netlist, x, starts, *, pre_bits=None, rst_at=()):
+def simulate_spaced(core: LogicNetCore, net: Netlist, x, starts, *, pre_bits=None, rst_at=(), junk=None):
     """Present sample i at cycle ``starts[i]`` (in_valid high only then); return per cycle
-    (out_valid, out_class, scores) sampled before the clock edge."""
+    (out_valid, out_class, scores) sampled before the clock edge. The input port keeps the sample
+    for ``core.input_hold_cycles`` cycles; after that it keeps it too, or with ``junk`` (a numpy
+    Generator) it carries random bits."""
     at = {int(t): i for i, t in enumerate(starts)}
+    width = len(core.in_bits) if core.pre_encoded else len(core.in_data)
+    since = None
 
     def drive(ctx, t, rst):
+        nonlocal since
         ctx.set(rst, int(t in rst_at))
         i = at.get(t)
+        since = 0 if i is not None else (None if since is None else since + 1)
+        port = core.in_bits if core.pre_encoded else core.in_data
         if i is not None:
-            if core.pre_encoded:
-                ctx.set(core.in_bits, pre_bits[i])
-            else:
-                ctx.set(core.in_data, pack_features(net, x[i]))
+            ctx.set(port, pre_bits[i] if core.pre_encoded else pack_features(net, x[i]))
+        elif junk is not None and (since is None or since >= core.input_hold_cycles):
+            ctx.set(port, int.from_bytes(junk.bytes(-(-width // 8)), "little") & ((1 << width) - 1))
         ctx.set(core.in_valid, int(i is not None))
 
     return run_core(core, int(starts[-1]) + core.latency + 3, drive)
 
 
-def check_serial(core, net, x, rng, *, pre_bits=None):
+def check_serial(core, net, x, rng, *, pre_bits=None, junk=None):
     """Samples ``sample_interval`` apart (some further), every output against the reference."""
     assert core.head == "serial"
     gaps = core.sample_interval + rng.choice([0, 0, 0, 1, 5], size=len(x))
     starts = 2 + np.concatenate([[0], np.cumsum(gaps[:-1])])
-    rec = simulate_spaced(core, net, x, starts, pre_bits=pre_bits, rst_at=(0,))
+    rec = simulate_spaced(core, net, x, starts, pre_bits=pre_bits, rst_at=(0,), junk=junk)
     scores, classes = reference.evaluate(net, x)
     due = {int(t) + core.latency: i for i, t in enumerate(starts)}
     assert [t for t, r in enumerate(rec) if r[0]] == sorted(due)  # one pulse per sample, on time
@@ -406,6 +412,26 @@ def test_serial_core_matches_reference(nets, name, lps):
     assert core.latency == 1 + max(-(-core.depth // lps), 1) + G + 2 * K + 2  # then simulated
     check_serial(core, net, generate.random_features(np.random.default_rng(lps), net, 40),
                  np.random.default_rng(lps + 10))
+
+
+@pytest.mark.parametrize("pre_encoded", [False, True])
+def test_serial_registers_hold_the_sample(nets, pre_encoded):
+    """The serial core registers each signal once (no delay registers: later stages read the
+    registers of earlier ones, which hold the sample), so it reads its input port only for
+    ``input_hold_cycles`` cycles: random bits there at any other time change nothing."""
+    net = nets["wires"]  # pass-through heavy: many signals skip stages
+    for lps in (1, 2):
+        core = LogicNetCore(net, layers_per_stage=lps, head="serial", pre_encoded=pre_encoded)
+        sch = core.schedule
+        skipping = sum(int(np.sum(sch.registered(k) & (sch.stage < k))) for k in range(1, sch.stages))
+        assert sch.stages >= 2 and skipping > 0, "the net should have signals that skip a stage"
+        assert all(not np.any(sch.registered(k, held=True) & (sch.stage < k)) for k in range(1, sch.stages + 1))
+        assert core.input_hold_cycles == (pipeline.serial_load_cycle(depth=core.depth, layers_per_stage=lps,
+                                                                     pre_encoded=True) + 1 if pre_encoded else 1)
+        rng = np.random.default_rng(20 + lps)
+        x = generate.random_features(rng, net, 12)
+        bits = [sum(int(row[f] >= t) << i for i, (f, t) in enumerate(core.comparators)) for row in x]
+        check_serial(core, net, x, rng, pre_bits=bits if pre_encoded else None, junk=np.random.default_rng(lps))
 
 
 def test_serial_ties_inverted_and_constant_outputs():
