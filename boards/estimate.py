@@ -131,11 +131,11 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
-    sch = pipeline.schedule(graph, lps)
+    held = pipeline.held_registers(head)
+    sch = pipeline.schedule(graph, lps, held=held)
     import numpy as np
 
     serial = head == "serial"
-    held = pipeline.held_registers(head)
     stage = sch.stage
     produced = delay = 0
     last_stage = sch.stages if serial else sch.stages + 1
@@ -250,7 +250,7 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     lps = pipeline.check_layers_per_stage(layers_per_stage, head)
     if graph is None:
         graph, _ = passes.optimize(netlist)
-    sch = pipeline.schedule(graph, lps)
+    sch = pipeline.schedule(graph, lps, held=pipeline.held_registers(head))
     comparators = [graph.inputs[n - 1] for n in range(1, graph.first_gate) if sch.last_use[n] > 0]
     parts = {}
     pre = board != "generic"

@@ -88,7 +88,8 @@ class LogicNetCore(wiring.Component):
             self.graph, self.passes_report = passes.optimize(netlist)
         else:
             self.graph, self.passes_report = passes.normalize(netlist), []
-        self.schedule = pipeline.schedule(self.graph, self.layers_per_stage)
+        self.schedule = pipeline.schedule(self.graph, self.layers_per_stage,
+                                          held=pipeline.held_registers(pipeline.check_head(head)))
         self.depth = self.schedule.depth
         self.gate_stages = self.schedule.stages
         self.classes = netlist.classes

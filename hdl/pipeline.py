@@ -34,7 +34,8 @@ register, or from ``in_bits`` of a ``pre_encoded`` core). Samples must be at lea
 With the serial head the gate registers HOLD (``held_registers``): samples are far apart, so a
 stage's register keeps one sample's values until the next sample reaches it, and a signal is
 registered once, in the stage that computes it; every later stage reads it from there (no delay
-registers). The encode register loads only with ``in_valid``; a ``pre_encoded`` core instead
+registers). Each gate is then computed as late as its readers allow (``latest_levels``), so the
+gates only the head reads share the last stage's LUTs with the shift chains. The encode register loads only with ``in_valid``; a ``pre_encoded`` core instead
 needs ``in_bits`` unchanged for ``input_hold_cycles`` cycles from ``in_valid``'s (until the chains
 have loaded).
 """
@@ -240,10 +241,32 @@ class Schedule:
         return live
 
 
-def schedule(graph, layers_per_stage: int) -> Schedule:
+def latest_levels(graph, depth: int) -> np.ndarray:
+    """ALAP level of every node: a gate as late as its readers allow (one level before its
+    earliest gate reader; ``depth`` if only the head reads it), inputs 0. Only for held registers
+    (``held_registers``), where a gate's operands stay readable however late it is computed: a
+    class output computed in the last stage shares its LUT with the shift chain's multiplexer."""
+    lev = graph.levels()
+    f = graph.first_gate
+    latest = np.full(graph.num_nodes, int(depth), dtype=np.int64)
+    used = np.zeros(graph.num_nodes, dtype=bool)
+    for o in graph.outputs:
+        used[o >> 1] = True
+    for j in reversed(range(graph.num_gates)):
+        if used[f + j]:
+            lev[f + j] = latest[f + j]
+        for n in graph.reads(j):
+            latest[n] = min(latest[n], lev[f + j] - 1)
+            used[n] = used[n] or used[f + j]
+    return lev
+
+
+def schedule(graph, layers_per_stage: int, *, held: bool = False) -> Schedule:
+    """Place every node in the gate pipeline: its ASAP level, or its ALAP level (``latest_levels``)
+    with ``held`` registers."""
     lps = check_layers_per_stage(layers_per_stage)
-    level = graph.levels()
     depth = graph.depth()
+    level = latest_levels(graph, depth) if held else graph.levels()
     stages = gate_stages(depth, lps)
     stage = (level + lps - 1) // lps  # ceil; 0 for level 0
     last_use = np.full(graph.num_nodes, -1, dtype=np.int64)
