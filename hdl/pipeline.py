@@ -74,7 +74,8 @@ SERIAL_TAIL_STAGES = 1
 SERIAL_SETTLE_STAGES = 1
 #: The serial head's default gate levels per stage: its last gate stage also holds the shift
 #: multiplexer (merged chains), one LUT level more. Measured on the digits default top at 100 MHz:
-#: 3 levels per stage 86.0 / 87.4 / 83.6 MHz (seeds default / 2 / 3), 2 levels 101.5 MHz (1717 LCs).
+#: 3 levels per stage 86.0 / 87.4 / 83.6 MHz (seeds default / 2 / 3), 2 levels 101.5 MHz (1717 LCs);
+#: with held registers, 2 levels 112.0 MHz (1618 LCs), 1 level 106.1 MHz (1699 LCs).
 DEFAULT_SERIAL_LAYERS_PER_STAGE = 2
 #: Head kinds: ``tree`` (pipelined popcount + argmax, one sample per clock) and ``serial``.
 HEADS = ("tree", "serial")
