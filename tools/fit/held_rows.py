@@ -21,7 +21,7 @@ for arg in sys.argv[1:]:
     for name, over in spec["runs"].items():
         for seed in spec.get("seeds", [0]):
             changes[f"{name}_s{seed}"] = dict(common, **(over or {}))
-print("| run | changes from the committed config | validation % (final / best epoch) | estimate LCs (encoder / gates / head / top) "
+print("| run | changes from the base config | validation % (final / best epoch) | estimate LCs (encoder / gates / head / top) "
       "| gates after passes | live input bits | depth | training s |")
 print("|---|---|---|---|---|---|---|---|")
 for r in sorted(rows, key=lambda r: (r["name"], r["seed"])):
