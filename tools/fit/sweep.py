@@ -10,6 +10,11 @@ gates and live input bits after the passes, and ``logicforge estimate``'s whole-
 the iCEBreaker at 100 MHz, and ``approx_lcs``: that estimate with the serial classifier head (branch shead)
 in place of the parallel one, ``est_lcs - parts.head + SERIAL_HEAD_LCS``, an approximation until the
 serial head's cost model lands.
+
+Optional in SWEEP.yaml: ``estimate`` (keyword arguments of ``boards.estimate.estimate``, e.g.
+``{layers_per_stage: 2, head: serial, clock_mhz: 100.5}``): each row then also records that estimate
+(``est2_lcs``, its parts) and the depth after the passes; ``record_test: false`` leaves the test accuracy
+out of the rows (a sweep that chooses on validation and reads the test set only for its final run).
 """
 import json
 import sys
@@ -47,15 +52,20 @@ for name, over in spec["runs"].items():
         net = load(d / "netlist.json")
         g, _ = passes.optimize(net)
         est = estimate(net, board="icebreaker", clock_mhz=100, graph=g)
+        est2 = estimate(net, board="icebreaker", graph=g, **spec["estimate"]) if spec.get("estimate") else None
         vals = [h.get("val_acc_discrete") for h in hist]
         best = max(range(len(vals)), key=lambda i: (vals[i] or 0))
         row = {"run": run, "name": name, "seed": seed, "overrides": over,
                "val": vals[-1], "val_best": vals[best], "val_best_epoch": best + 1,
-               "test": s["test_acc_discrete"], "gates_after": g.num_gates, "live_inputs": g.num_inputs,
+               "test": s["test_acc_discrete"] if spec.get("record_test", True) else None, "gates_after": g.num_gates, "live_inputs": g.num_inputs,
                "est_lcs": est["lcs"], "approx_lcs": approx_serial_head_lcs(est), "parts": {k: v["lcs"] for k, v in est["parts"].items()},
                "seconds": s["train_seconds"]}
+        if est2:
+            row.update(est2_lcs=est2["lcs"], est2_parts={k: v["lcs"] for k, v in est2["parts"].items()},
+                       depth=est2["parts"]["gates"]["depth"], stages=est2["parts"]["gates"]["stages"])
         with open(out, "a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(f"{run:28s} val {row['val']:.4f} (best {row['val_best']:.4f} @{row['val_best_epoch']})  "
               f"gates {g.num_gates:5d}  inputs {g.num_inputs:5d}  est {est['lcs']:5d} LCs  "
-              f"approx {row['approx_lcs']:5d}  {s['train_seconds']:.0f}s", flush=True)
+              f"approx {row['approx_lcs']:5d}  {s['train_seconds']:.0f}s"
+              + (f"  est2 {row['est2_lcs']} depth {row['depth']}" if est2 else ""), flush=True)
