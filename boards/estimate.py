@@ -131,8 +131,7 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
-    held = pipeline.held_registers(head)
-    sch = pipeline.schedule(graph, lps, held=held)
+    sch = pipeline.schedule(graph, lps, held=pipeline.held_registers(head))
     import numpy as np
 
     serial = head == "serial"
@@ -140,7 +139,7 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
     produced = delay = 0
     last_stage = sch.stages if serial else sch.stages + 1
     for k in range(1, min(sch.stages, last_stage - 1) + 1):
-        alive = sch.registered(k, held=held)
+        alive = sch.registered(k)
         produced += int(np.sum(alive & (stage == k)))
         delay += int(np.sum(alive & (stage < k)))
     luts = COEF["gate_luts"] * graph.num_gates

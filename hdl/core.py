@@ -49,8 +49,8 @@ class LogicNetCore(wiring.Component):
     sample (``pipeline.held_registers``): each signal is registered once, in the stage that
     computes it, and later stages read it there, so no delay registers; the encode register loads
     only with ``in_valid``, and a ``pre_encoded`` core reads ``in_bits`` for ``input_hold_cycles``
-    (``pipeline.input_hold_cycles``) cycles from ``in_valid``'s, during which it must not change. The last gate stage's register is
-    MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
+    (``pipeline.input_hold_cycles``) cycles from ``in_valid``'s, during which it must not change.
+    The last gate stage's register is MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
     next bit`` with the literal the stage's combinational expression of that output (inversion
     folded in, constant-1 outputs preset into the counter, constant outputs left out of the chain
     (padded with 0s to G bits; the chains rotate, see ``build_shift_chains``)), so the
@@ -139,7 +139,7 @@ class LogicNetCore(wiring.Component):
         f0 = g.first_gate
         front = (0 if self.pre_encoded else pipeline.ENCODE_STAGES) + sch.stages
         serial = self.head == "serial"
-        held = pipeline.held_registers(self.head)
+        held = sch.held
         if serial:  # the valid chain ends at the load cycle of the shift chains
             front = pipeline.serial_load_cycle(depth=self.depth, layers_per_stage=sch.layers_per_stage,
                                                pre_encoded=self.pre_encoded)
@@ -209,7 +209,7 @@ class LogicNetCore(wiring.Component):
             if serial and k == sch.stages:  # merged into the shift chains below
                 reg = {n: operand(n) for n in range(1, g.num_nodes) if sch.last_use[n] == sch.stages + 1}
                 break
-            alive = [int(n) for n in np.nonzero(sch.registered(k, held=held))[0]]
+            alive = [int(n) for n in np.nonzero(sch.registered(k))[0]]
             new_reg = dict(reg) if held else {}  # held: earlier stages' registers stay readable
             if alive:
                 st = Signal(len(alive), name=f"st{k}", reset_less=True)

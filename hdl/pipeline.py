@@ -35,9 +35,9 @@ With the serial head the gate registers HOLD (``held_registers``): samples are f
 stage's register keeps one sample's values until the next sample reaches it, and a signal is
 registered once, in the stage that computes it; every later stage reads it from there (no delay
 registers). Each gate is then computed as late as its readers allow (``latest_levels``), so the
-gates only the head reads share the last stage's LUTs with the shift chains. The encode register loads only with ``in_valid``; a ``pre_encoded`` core instead
-needs ``in_bits`` unchanged for ``input_hold_cycles`` cycles from ``in_valid``'s (until the chains
-have loaded).
+gates only the head reads share the last stage's LUTs with the shift chains. The encode register
+loads only with ``in_valid``; a ``pre_encoded`` core instead needs ``in_bits`` unchanged for
+``input_hold_cycles`` cycles from ``in_valid``'s (until the chains have loaded).
 """
 
 from __future__ import annotations
@@ -232,12 +232,13 @@ class Schedule:
     level: np.ndarray
     stage: np.ndarray
     last_use: np.ndarray
+    held: bool = False
 
-    def registered(self, k: int, *, held: bool = False) -> np.ndarray:
+    def registered(self, k: int) -> np.ndarray:
         """Mask of the nodes in gate stage ``k``'s register (``1 <= k <= stages``): a node computed
-        in stage k that a later stage or the head reads; without ``held`` (``held_registers``),
-        also every node computed earlier and read after stage k (its delay register)."""
-        live = ((self.stage == k) if held else (self.stage <= k)) & (k < self.last_use)
+        in stage k that a later stage or the head reads; unless ``held`` (``held_registers``), also
+        every node computed earlier and read after stage k (its delay register)."""
+        live = ((self.stage == k) if self.held else (self.stage <= k)) & (k < self.last_use)
         live[0] = False
         return live
 
@@ -278,4 +279,4 @@ def schedule(graph, layers_per_stage: int, *, held: bool = False) -> Schedule:
     for o in graph.outputs:
         last_use[o >> 1] = stages + 1
     last_use[0] = -1  # the constant is never registered
-    return Schedule(lps, depth, stages, level, stage, last_use)
+    return Schedule(lps, depth, stages, level, stage, last_use, held)
