@@ -50,8 +50,8 @@ class LogicNetCore(wiring.Component):
     computes it, and later stages read it there, so no delay registers; the encode register loads
     only with ``in_valid``, and a ``pre_encoded`` core reads ``in_bits`` for ``input_hold_cycles``
     (``pipeline.input_hold_cycles``) cycles from ``in_valid``'s, during which it must not change.
-    The last gate stage's register is MERGED into the head's K shift chains: each chain flip-flop's next state is ``load ? literal :
-    next bit`` with the literal the stage's combinational expression of that output (inversion
+    The last gate stage's register is MERGED into the head's K shift chains: each chain
+    flip-flop's next state is ``load ? literal : next bit`` with the literal the stage's combinational expression of that output (inversion
     folded in, constant-1 outputs preset into the counter, constant outputs left out of the chain
     (padded with 0s to G bits; the chains rotate, see ``build_shift_chains``)), so the
     last gate LUT and the shift multiplexer share a LUT4. With no gate stage (depth 0) the chains
@@ -82,14 +82,15 @@ class LogicNetCore(wiring.Component):
                  in_valid_copies: bool = False):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
-        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, pipeline.check_head(head))
+        self.head = pipeline.check_head(head)
+        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, self.head)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         if optimize:
             self.graph, self.passes_report = passes.optimize(netlist)
         else:
             self.graph, self.passes_report = passes.normalize(netlist), []
         self.schedule = pipeline.schedule(self.graph, self.layers_per_stage,
-                                          held=pipeline.held_registers(pipeline.check_head(head)))
+                                          held=pipeline.held_registers(self.head))
         self.depth = self.schedule.depth
         self.gate_stages = self.schedule.stages
         self.classes = netlist.classes
@@ -100,7 +101,6 @@ class LogicNetCore(wiring.Component):
         self.pre_encoded = bool(pre_encoded)
         self.with_scores = bool(with_scores)
         self.hierarchy = bool(hierarchy)
-        self.head = pipeline.check_head(head)
         self.latency = pipeline.latency(depth=self.depth, layers_per_stage=self.layers_per_stage,
                                         group_size=netlist.group_size, classes=netlist.classes,
                                         popcount_levels_per_stage=self.popcount_levels_per_stage,
