@@ -92,12 +92,13 @@ def grid_pairs(thresholds: list[list[int]], out_dims: list[int], radius: int,
       columns from it: an offset is drawn uniformly, then a gate of that pixel (the previous gates
       are bucketed by pixel); offsets leading outside the image or to an empty pixel are redrawn,
       and a draw that picks input a itself is redrawn too (a gate reading one signal twice is
-      wasted). After 1000 rounds the rest fall back to a gate of the same pixel.
+      wasted). After 1000 rounds the rest fall back to a gate of the same pixel (input a itself
+      only where it is the one gate within reach, e.g. at radius 0).
 
     A layer's receptive field therefore grows by ``radius`` per layer, as in a stack of
     (2 radius + 1)-square convolutions, while the last layer's class groups (group k = gates
-    k*G..(k+1)*G-1) each still see positions spread over the whole image. Vectorised: a few
-    seconds for 6 layers of 24000 gates.
+    k*G..(k+1)*G-1) each still see positions spread over the whole image. Vectorised: 0.04 s for
+    6 layers of 24000 gates over 28 x 28 pixels.
     """
     if not out_dims:
         return []
@@ -130,7 +131,7 @@ def grid_pairs(thresholds: list[list[int]], out_dims: list[int], radius: int,
             ok = inside & (count[q] > 0) & (cand != ia[todo])
             ib[todo[ok]] = cand[ok]
             todo = todo[~ok]
-        # a pixel whose only gate is input a itself (or bad luck): another gate of the same pixel if any
+        # nothing else within reach (or bad luck): any gate of the same pixel, input a itself at worst
         if len(todo):
             q = new_pos[todo]
             ib[todo] = order[_pick(start[q], count[q], generator)]
