@@ -56,10 +56,12 @@ SCHEMA: dict[str, Key] = {
     "cage_margin": Key(2.0, float, "cage: the largest top-two logit margin the backward softmax sees (temperature rises above it)", minimum=1e-6),
     "init": Key("residual", ("residual", "gaussian"), "gate logits: N(0,1), or zero with the pass-through gate A raised"),
     "residual_logit": Key(5.0, float, "logit of gate A under the residual init"),
-    "connections": Key("unique", ("random", "unique", "local"),
+    "connections": Key("unique", ("random", "unique", "local", "grid"),
                        "random input pairs, or pairs that use every input of the layer; local: the first layer pairs "
-                       "bits of nearby pixels (square images), later layers unique"),
-    "local_radius": Key(2, int, "connections: local: the second pixel is at most this many rows and columns away",
+                       "bits of nearby pixels (square images), later layers unique; grid: every gate has a pixel "
+                       "position and every layer reads only nearby gates (square images)"),
+    "local_radius": Key(2, int, "connections: local and grid: the second input is at most this many rows and "
+                        "columns away",
                         minimum=0),
     "lr": Key(0.03, float, "Adam learning rate", minimum=0.0),
     "lr_schedule": Key("constant", ("constant", "cosine"), "learning rate over the run: constant, or cosine decay to lr_end_factor * lr (per step)"),

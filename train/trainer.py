@@ -24,7 +24,7 @@ from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
 from logicforge.train import distill
 from logicforge.train import functional as F
-from logicforge.train.connections import local_pairs
+from logicforge.train.connections import grid_pairs, local_pairs
 from logicforge.train.encoding import fit_thresholds
 from logicforge.train.export import to_netlist
 from logicforge.train.model import LogicNet
@@ -92,7 +92,7 @@ class Trainer:
             self.bits_train.shape[1], classes, layers=cfg["layers"], width=cfg["width"], group_size=group,
             tau=cfg["tau"], mode=cfg["mode"], seed=cfg["seed"], init=cfg["init"],
             residual_logit=cfg["residual_logit"], backend=self._backend(),
-            connections="unique" if cfg["connections"] == "local" else cfg["connections"],
+            connections="unique" if cfg["connections"] in ("local", "grid") else cfg["connections"],
             widths=cfg["widths"],
         )
         if cfg["connections"] == "local":
@@ -100,6 +100,11 @@ class Trainer:
             ia, ib = local_pairs(self.thresholds, first.out_dim, cfg["local_radius"],
                                  torch.Generator().manual_seed(_seed(cfg["seed"], 4)))
             first.ia.copy_(ia), first.ib.copy_(ib)
+        if cfg["connections"] == "grid":  # the first layer as for local with the same seed, then every layer
+            pairs = grid_pairs(self.thresholds, [layer.out_dim for layer in self.model.layers], cfg["local_radius"],
+                               torch.Generator().manual_seed(_seed(cfg["seed"], 4)))
+            for layer, (ia, ib) in zip(self.model.layers, pairs):
+                layer.ia.copy_(ia), layer.ib.copy_(ib)
         self.model.to(self.device)
         self.model.cage_margin = cfg["cage_margin"]
         # fused: one kernel per step for all parameters (CPU and CUDA), the same update as the default
