@@ -48,9 +48,11 @@ class ULX3S85F(PlatformBoard):
     family = "ecp5"
     device = "LFE5U-85F-6BG381C"
     #: nextpnr-ecp5's device, package and speed options for the platform's LFE5U-85F, BG381, speed 6,
-    #: and router2: router1 (the default) had routed only 2.6k of 264k arcs after 5 minutes on the
-    #: Fashion-MNIST design (docs/hardware.md, "A bigger board")
-    nextpnr_args = ("--85k", "--package", "CABGA381", "--speed", "6", "--router", "router2")
+    #: then the placer and router that routed a Fashion-MNIST network (`connections: grid`, 27,000
+    #: LUT4 sites) in 10 minutes: the static (electrostatic) placer left 27 % less wire than HeAP,
+    #: and router1 finished where router2's overuse stalled at ~10,000 wires (docs/hardware.md,
+    #: "Grid connections on the 85F")
+    nextpnr_args = ("--85k", "--package", "CABGA381", "--speed", "6", "--placer", "static", "--router", "router1")
     #: LUT4 sites (TRELLIS_COMB): 41,820 slices of two LUT4 and two flip-flops
     lcs_available = 83640
     top_module = "top"
