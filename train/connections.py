@@ -49,20 +49,8 @@ def local_pairs(thresholds: list[list[int]], out_dim: int, radius: int,
     reps = math.ceil(out_dim / len(live))
     centre = torch.cat([live[torch.randperm(len(live), generator=generator)] for _ in range(reps)])[:out_dim]
     row, col = centre // side, centre % side
-    # neighbour: offsets drawn until every gate has a pixel with thresholds inside the image
-    other = torch.full_like(centre, -1)
-    todo = torch.arange(out_dim)
-    for _ in range(1000):
-        if len(todo) == 0:
-            break
-        dr = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
-        dc = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
-        r, c = row[todo] + dr, col[todo] + dc
-        inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
-        cand = (r.clamp(0, side - 1) * side + c.clamp(0, side - 1))
-        ok = inside & (counts[cand] > 0)
-        other[todo[ok]] = cand[ok]
-        todo = todo[~ok]
+    # neighbour: a pixel with thresholds inside the image
+    other, todo = _draw_near(row, col, side, radius, generator, lambda _todo, q: (q, counts[q] > 0))
     other[todo] = centre[todo]  # isolated pixel: pair it with itself
     ia = first[centre] + (torch.rand(out_dim, generator=generator) * counts[centre]).long()
     ib = first[other] + (torch.rand(out_dim, generator=generator) * counts[other]).long()
@@ -116,21 +104,12 @@ def grid_pairs(thresholds: list[list[int]], out_dims: list[int], radius: int,
         order = torch.argsort(pos, stable=True)
         count = torch.bincount(pos, minlength=pixels)
         start = torch.cumsum(count, 0) - count
-        row, col = new_pos // side, new_pos % side
-        ib = torch.full_like(ia, -1)
-        todo = torch.arange(out_dim)
-        for _ in range(1000):
-            if len(todo) == 0:
-                break
-            dr = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
-            dc = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
-            r, c = row[todo] + dr, col[todo] + dc
-            inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
-            q = r.clamp(0, side - 1) * side + c.clamp(0, side - 1)
+
+        def gate_of(todo, q):  # called at once, inside this iteration
             cand = order[_pick(start[q], count[q], generator).clamp(max=in_dim - 1)]
-            ok = inside & (count[q] > 0) & (cand != ia[todo])
-            ib[todo[ok]] = cand[ok]
-            todo = todo[~ok]
+            return cand, (count[q] > 0) & (cand != ia[todo])
+
+        ib, todo = _draw_near(new_pos // side, new_pos % side, side, radius, generator, gate_of)
         # nothing else within reach (or bad luck): any gate of the same pixel, input a itself at worst
         if len(todo):
             q = new_pos[todo]
@@ -138,6 +117,28 @@ def grid_pairs(thresholds: list[list[int]], out_dims: list[int], radius: int,
         pairs.append((ia, ib))
         pos = new_pos
     return pairs
+
+
+def _draw_near(row: torch.Tensor, col: torch.Tensor, side: int, radius: int, generator: torch.Generator,
+               candidate) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every position ``(row, col)``, a value near it: offsets of at most ``radius`` rows and
+    columns are drawn, and ``candidate(todo, q)`` turns the pixels ``q`` reached by the positions
+    ``todo`` into ``(values, acceptable)``; offsets outside the image or not acceptable are redrawn,
+    up to 1000 rounds. Returns the values (-1 where none was found) and the positions still without."""
+    found = torch.full_like(row, -1)
+    todo = torch.arange(len(row))
+    for _ in range(1000):
+        if len(todo) == 0:
+            break
+        dr = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
+        dc = torch.randint(-radius, radius + 1, (len(todo),), generator=generator)
+        r, c = row[todo] + dr, col[todo] + dc
+        inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
+        value, acceptable = candidate(todo, r.clamp(0, side - 1) * side + c.clamp(0, side - 1))
+        ok = inside & acceptable
+        found[todo[ok]] = value[ok]
+        todo = todo[~ok]
+    return found, todo
 
 
 def _pick(start: torch.Tensor, count: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
