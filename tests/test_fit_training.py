@@ -9,7 +9,7 @@ from logicforge.errors import LogicforgeError
 from logicforge.netlist import format as nf
 from logicforge.netlist import reference
 from logicforge.train import config
-from logicforge.train.connections import bit_pixels, grid_pairs, image_side, local_pairs
+from logicforge.train.connections import grid_pairs, image_side, local_pairs
 from logicforge.train.trainer import Trainer, train
 
 SMALL = {"epochs": 2, "batch_size": 64, "lr": 0.05, "tau": 2.0, "mode": "softmax", "init": "gaussian",
@@ -86,7 +86,7 @@ def test_tree_widths_and_local_connections_train_and_export_exactly(make_cfg, tm
 
 def _grid_positions(thresholds, pairs):
     """Per layer, the pixel positions of the inputs a and b and of the gates (a gate sits at its input a)."""
-    pos = bit_pixels(thresholds).numpy()
+    pos = _bit_owner(thresholds)
     out = []
     for ia, ib in pairs:
         pa, pb = pos[np.asarray(ia)], pos[np.asarray(ib)]
