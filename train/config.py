@@ -81,6 +81,12 @@ SCHEMA: dict[str, Key] = {
     "wire_penalty_ramp": Key(0.0, float, "fraction of the run (in steps) over which wire_penalty rises linearly from 0 "
                              "to its value (gradual pruning: the network first learns unpenalised); 0: constant",
                              minimum=0.0, maximum=1.0),
+    "finetune_epochs": Key(0, int, "epochs after `epochs` that fine-tune the discrete network: every gate that does not "
+                           "read both inputs is frozen at its gate (wires, inversions and constants stay what the "
+                           "passes remove), the others train with the most likely gate forward and the softmax "
+                           "gradient backward (hard straight-through, temperature 1), without the wire penalty; "
+                           "0: off", minimum=0),
+    "finetune_lr": Key(0.01, float, "Adam learning rate of the fine-tune, cosine decay to 0 (per step)", minimum=0.0),
     "distill.teacher": Key(None, str, "knowledge distillation: a trained run directory or netlist file whose class logits "
                            "(group popcount / tau, by the reference evaluator) on the training samples are soft "
                            "targets; null: off", nullable=True),

@@ -114,6 +114,7 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
         self.epoch = 0  # epochs completed
         self.step = 0
+        self.frozen: list[torch.Tensor] | None = None  # per layer, the gates the fine-tune keeps (finetune_epochs)
         self.history: list[dict] = []
         self.train_seconds = 0.0
 
@@ -150,9 +151,12 @@ class Trainer:
         return self.run_dir / CHECKPOINT
 
     def state(self) -> dict:
-        return {"config": self.cfg, "epoch": self.epoch, "step": self.step, "history": self.history,
-                "train_seconds": self.train_seconds, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict()}
+        st = {"config": self.cfg, "epoch": self.epoch, "step": self.step, "history": self.history,
+              "train_seconds": self.train_seconds, "model": self.model.state_dict(),
+              "optimizer": self.optimizer.state_dict()}
+        if self.frozen is not None:
+            st["frozen"] = [f.cpu() for f in self.frozen]
+        return st
 
     def save_checkpoint(self) -> None:
         with atomic_path(self.checkpoint_path) as tmp:
@@ -171,7 +175,8 @@ class Trainer:
             raise LogicforgeError(f"{path}: not a logicforge checkpoint (expected a dict with {', '.join(keys)})")
         saved = dict(st["config"])
         mine = dict(self.cfg)
-        for key in ("epochs", "hardware"):  # the hardware budget does not change what is trained
+        # the hardware budget does not change what is trained; a fine-tune may be added to a finished run
+        for key in ("epochs", "hardware", "finetune_epochs", "finetune_lr"):
             saved.pop(key, None), mine.pop(key, None)
         for key in ("val_fraction", "wire_penalty", "wire_penalty_ramp"):  # checkpoints from before these keys: their default
             if key not in saved and mine.get(key) == 0.0:
@@ -181,13 +186,18 @@ class Trainer:
         if saved != mine:
             diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
-                                  "(only epochs and hardware may change on --resume)")
+                                  "(only epochs, finetune_epochs, finetune_lr and hardware may change on --resume)")
         try:
             epoch, step = int(st["epoch"]), int(st["step"])
             history, train_seconds = list(st["history"]), float(st["train_seconds"])
             if epoch < 0 or step < 0 or len(history) != epoch:
                 raise ValueError(f"epoch {epoch}, step {step}, {len(history)} history entries")
             self.model.load_state_dict(st["model"])
+            if "frozen" in st:
+                frozen = [torch.as_tensor(f, dtype=torch.bool) for f in st["frozen"]]
+                if [f.shape for f in frozen] != [(layer.out_dim,) for layer in self.model.layers]:
+                    raise ValueError("the fine-tune's frozen gates do not match the layers")
+                self.start_finetune(frozen)
             self.optimizer.load_state_dict(st["optimizer"])
         except (TypeError, ValueError, KeyError, RuntimeError, IndexError, AttributeError) as e:
             raise LogicforgeError(f"{path}: damaged checkpoint ({e.__class__.__name__}: "
@@ -210,7 +220,12 @@ class Trainer:
         return math.ceil(len(self.y_train) / self.cfg["batch_size"])
 
     def lr_at(self, step: int) -> float:
-        """The learning rate of optimiser step ``step`` (0-based) under the configured schedule."""
+        """The learning rate of optimiser step ``step`` (0-based) under the configured schedule; in the
+        fine-tune (the steps after ``epochs``), ``finetune_lr`` with a cosine decay to 0."""
+        main = self.cfg["epochs"] * self.steps_per_epoch()
+        if step >= main:
+            total = max(1, self.cfg["finetune_epochs"] * self.steps_per_epoch() - 1)
+            return self.cfg["finetune_lr"] * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - main) / total)))
         lr = self.cfg["lr"]
         if self.cfg["lr_schedule"] == "constant":
             return lr
@@ -219,16 +234,34 @@ class Trainer:
         end = lr * self.cfg["lr_end_factor"]
         return end + (lr - end) * 0.5 * (1 + math.cos(math.pi * t))
 
+    def start_finetune(self, frozen: list[torch.Tensor] | None = None) -> None:
+        """Enter the fine-tune (``finetune_epochs``): freeze every gate that does not read both inputs
+        (or the given per-layer masks, from a checkpoint), switch the layers to hard straight-through
+        and forget the optimiser's moments."""
+        from logicforge.netlist import gates
+
+        if frozen is None:
+            two = torch.tensor(gates.READS_A & gates.READS_B, device=self.device)
+            frozen = [~two[layer.ops()] for layer in self.model.layers]
+        self.frozen = [f.to(self.device) for f in frozen]
+        for layer in self.model.layers:
+            layer.mode = "hard_st"
+        self.model.mode = "hard_st"
+        self.optimizer.state.clear()
+
+    def finetuning(self) -> bool:
+        return self.frozen is not None
+
     def train_epoch(self) -> float:
         model = self.ddp or self.model
         self.model.train()
-        self.model.temperature = temperature_at(self.cfg, self.epoch)
+        self.model.temperature = 1.0 if self.finetuning() else temperature_at(self.cfg, self.epoch)
         total, count, hits, seen = 0.0, 0, 0, 0
         bar = None
         if self.progress and self.rank == 0:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(self.y_train), desc=f"epoch {self.epoch + 1}/{self.cfg['epochs']}",
+            bar = tqdm(total=len(self.y_train), desc=f"epoch {self.epoch + 1}/{self.total_epochs()}",
                        unit="sample", leave=False, dynamic_ncols=True, disable=None)  # None: off when not a terminal
         for global_n, idx in self.batches(self.epoch):
             x = self.bits_train[idx].to(self.device, torch.float32, non_blocking=True)
@@ -242,11 +275,14 @@ class Trainer:
                 kd = self.cfg["distill"]
                 loss = distill.loss(scores, y, self.teacher[idx].to(self.device), kd["weight"], kd["temperature"])
             loss = loss * (self.world / global_n)
-            if self.cfg.get("wire_penalty"):
+            if self.cfg.get("wire_penalty") and not self.finetuning():
                 loss = loss + self.wire_penalty_at(self.step) * self.two_input_probability()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if self.cfg["lr_schedule"] != "constant":
+            if self.finetuning():  # frozen gates get no gradient, so Adam never moves them
+                for layer, frozen in zip(self.model.layers, self.frozen):
+                    layer.logits.grad[frozen] = 0.0
+            if self.cfg["lr_schedule"] != "constant" or self.finetuning():
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.lr_at(self.step)
             self.optimizer.step()
@@ -316,7 +352,7 @@ class Trainer:
         train_mode = self.train_mode_accuracy()
         use = utilisation([layer.logits for layer in self.model.layers], net)
         return {
-            "epoch": self.epoch, "step": self.step, "loss": loss,
+            "epoch": self.epoch, "step": self.step, "loss": loss, "finetune": self.finetuning(),
             "test_acc_train_mode": train_mode, "test_acc_discrete": discrete, "val_acc_discrete": val,
             "discretization_gap": train_mode - discrete,
             "unused_gate_fraction": use["unused_fraction"],
@@ -353,9 +389,13 @@ class Trainer:
             f"{hw.get('board')}, the budget is {budget} (best estimate {best} LCs at epoch {epoch}); "
             f"shrink the network (width, layers, group_size, thresholds) or raise hardware.max_lcs")
 
+    def total_epochs(self) -> int:
+        return self.cfg["epochs"] + self.cfg.get("finetune_epochs", 0)
+
     def fit(self) -> dict:
-        epochs = self.cfg["epochs"]
-        while self.epoch < epochs:
+        while self.epoch < self.total_epochs():
+            if self.epoch >= self.cfg["epochs"] and not self.finetuning():
+                self.start_finetune()
             t0 = time.perf_counter()
             loss = self.train_epoch()
             seconds = time.perf_counter() - t0
