@@ -71,6 +71,14 @@ def test_a_finetune_can_be_added_to_a_finished_run(make_cfg, tmp_path):
     assert (tmp_path / "later" / "netlist.json").read_bytes() == (tmp_path / "whole" / "netlist.json").read_bytes()
 
 
+def test_a_run_in_its_finetune_cannot_move_its_main_epochs(make_cfg, tmp_path):
+    from logicforge.errors import LogicforgeError
+
+    train(make_cfg(SMALL, finetune_epochs=1), tmp_path / "ft", progress=False)
+    with pytest.raises(LogicforgeError, match="fine-tune, which began after epoch 4"):
+        train(make_cfg(SMALL, epochs=6, finetune_epochs=1), tmp_path / "ft", resume=True, progress=False)
+
+
 @pytest.mark.parametrize("key,bad", [("finetune_epochs", -1), ("finetune_lr", -0.1), ("finetune_epochs", 1.5)])
 def test_finetune_keys_are_checked(key, bad):
     with pytest.raises(config.ConfigError, match=key):

@@ -183,6 +183,9 @@ class Trainer:
                 mine.pop(key)
         if "distill" not in saved and not (mine.get("distill") or {}).get("teacher"):
             mine.pop("distill", None)
+        if "frozen" in st and st["config"].get("epochs") != self.cfg["epochs"]:
+            raise LogicforgeError(f"{path}: the run is in its fine-tune, which began after epoch "
+                                  f"{st['config'].get('epochs')}; keep epochs at that and change finetune_epochs")
         if saved != mine:
             diff = sorted(str(k) for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise LogicforgeError(f"{path}: config differs from the checkpoint's in {', '.join(diff)} "
