@@ -253,7 +253,9 @@ def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_
     top = ClassifierTop(netlist, clk_hz=clk_hz, baud=baud, layers_per_stage=layers_per_stage,
                         gap_timeout_cycles=gap_timeout_cycles,
                         popcount_levels_per_stage=popcount_levels_per_stage, head=head)
-    text = verilog.convert(top, name=SIM_TOP, emit_src=False, strip_internal_attrs=True)
+    from logicforge.hdl.verilog import wrap_long_lines
+
+    text = wrap_long_lines(verilog.convert(top, name=SIM_TOP, emit_src=False, strip_internal_attrs=True))
     return text, {
         "module": SIM_TOP,
         "divisor": top.divisor,

@@ -7,6 +7,37 @@ from logicforge.netlist.format import Netlist
 
 MODULE = "logicnet_core"
 
+#: The longest line :func:`wrap_long_lines` leaves: Verilator's preprocessor refuses a line of more than
+#: 40,000 tokens, and Amaranth writes a wide concatenation (a 12,000-gate level) on one line.
+MAX_LINE = 4000
+
+
+def wrap_long_lines(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` with every line longer than ``limit`` broken after the ``", "`` separators outside
+    string literals (a concatenation's items), so that no piece is longer than ``limit`` where a
+    separator allows. Verilog ignores the line breaks: the design is unchanged."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= limit:
+            out.append(line)
+            continue
+        pieces, start, in_string, i = [], 0, False, 0
+        last_cut = None  # the index after the latest separator outside a string in this piece
+        while i < len(line):
+            ch = line[i]
+            if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                in_string = not in_string
+            elif not in_string and line.startswith(", ", i):
+                last_cut = i + 2
+                i += 1
+            if i - start >= limit and last_cut is not None:
+                pieces.append(line[start:last_cut].rstrip())
+                start, last_cut = last_cut, None
+            i += 1
+        pieces.append(line[start:])
+        out.append("\n    ".join(pieces))
+    return "\n".join(out)
+
 
 def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, head: str | None = None) -> tuple[str, dict]:
@@ -23,4 +54,4 @@ def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optim
     core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, optimize=optimize,
                         popcount_levels_per_stage=popcount_levels_per_stage, head=head)
     text = verilog.convert(core, name=MODULE, emit_src=False, strip_internal_attrs=True)
-    return text, core.info()
+    return wrap_long_lines(text), core.info()
