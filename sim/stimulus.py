@@ -62,7 +62,8 @@ class Schedule:
     """One entry per clock cycle: what the testbench drives after that cycle's falling edge.
 
     ``sample[t]`` indexes the sample table (-1: no sample; ``in_data`` keeps its old value).
-    ``streams`` lists (first cycle, length) of the back-to-back blocks used for throughput.
+    ``streams`` lists (first cycle, number of samples) of the back-to-back blocks used for throughput;
+    a block's samples are numbered consecutively.
     ``extra`` is how many extra samples (beyond test and random) the schedule uses, numbered after
     them: they fill the pre-reset, reset and flush phases.
     """
@@ -217,7 +218,8 @@ def check(stim: dict, obs: dict) -> dict:
     outputs = span = 0
     where = {int(s): int(p) for s, p in zip(samples, obs_pos)}
     for start, length in np.asarray(stim["streams"]).reshape(-1, 2):
-        pos = [where[s] for s in stim["sample"][start:start + length] if int(s) in where]
+        first = int(stim["sample"][start])  # a block's samples are numbered consecutively
+        pos = [where[s] for s in range(first, first + int(length)) if s in where]
         if pos:
             outputs += len(pos)
             span += pos[-1] - pos[0] + 1

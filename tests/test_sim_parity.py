@@ -29,10 +29,10 @@ needs_verilator = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
 # -- the schedule and the checker, without a simulator ----------------------------------------
 
-def _ideal_run(latency: int, n_test=5, n_random=300, seed=0):
+def _ideal_run(latency: int, n_test=5, n_random=300, seed=0, interval=1):
     """Stimulus arrays and the observations of a perfect core with this latency."""
     rng = np.random.default_rng(seed)
-    sched = st.make_schedule(n_test, n_random, latency, rng)
+    sched = st.make_schedule(n_test, n_random, latency, rng, interval=interval)
     n = n_test + n_random + sched.extra
     exp_scores = rng.integers(0, 5, size=(n, 3))
     exp_classes = np.argmax(exp_scores, axis=1)
@@ -53,6 +53,16 @@ def test_checker_accepts_a_perfect_core(latency):
     assert r["samples"] >= 305 and r["mismatches"] == 0 and r["required_missing"] == 0
     assert r["latency_measured"] == latency
     assert r["samples_per_cycle"] == 1.0
+
+
+@pytest.mark.parametrize("interval", [3, 40, 400])
+def test_throughput_of_a_serial_core_is_one_sample_per_interval(interval):
+    # the blocks hold fewer samples than an interval has cycles at 400 (the 88 % Fashion-MNIST core:
+    # 2000 test images, 2423 cycles apart, had been reported as 1.0 samples per cycle)
+    stim, obs = _ideal_run(2, n_test=50, n_random=120, interval=interval)
+    r = st.check(stim, obs)
+    assert r["ok"], r["message"]
+    assert r["samples_per_cycle"] == pytest.approx(1 / interval, rel=0.03)
 
 
 def test_schedule_has_gaps_resets_and_a_flushed_sample():
