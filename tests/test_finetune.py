@@ -1,6 +1,8 @@
 """The discrete fine-tune (finetune_epochs): wires, inversions and constants stay, the two-input gates
 train hard straight-through, and an interrupted or added fine-tune ends where an uninterrupted one does."""
 
+import json
+
 import pytest
 
 from logicforge.netlist import format as nf
@@ -40,8 +42,6 @@ def test_finetune_keeps_every_gate_that_does_not_read_both_inputs(make_cfg, tmp_
 
 def test_finetune_runs_hard_and_logs_its_epochs(make_cfg, tmp_path):
     summary = train(make_cfg(SMALL, finetune_epochs=2), tmp_path / "ft", progress=False)
-    import json
-
     history = [json.loads(line) for line in (tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()]
     assert [h["finetune"] for h in history] == [False] * 4 + [True] * 2
     assert summary["epochs"] == 6
