@@ -35,8 +35,9 @@ def default_netlist(seed: int = 0):
 
 def wrapper_verilog(info: dict) -> str:
     """Verilog of ``measure_top`` around an instance of ``logicnet_core`` with ports from ``info``."""
-    from amaranth.back import verilog
     from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
+
+    from logicforge.hdl.verilog import to_verilog
 
     n_in, n_cls, n_sc = info["in_width"], info["class_width"], info["out_scores_width"]
 
@@ -73,8 +74,7 @@ def wrapper_verilog(info: dict) -> str:
             return m
 
     top = Top()
-    return verilog.convert(top, name="measure_top", ports=[top.sin, top.vin, top.valid, top.cls, top.sxor],
-                           emit_src=False, strip_internal_attrs=True)
+    return to_verilog(top, name="measure_top", ports=[top.sin, top.vin, top.valid, top.cls, top.sxor])
 
 
 def _cells(stats: dict) -> dict:

@@ -248,14 +248,12 @@ def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_
     Returns (text, info) with ``divisor``, ``latency_cycles``, ``bytes_per_feature``,
     ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``, ``head``.
     """
-    from amaranth.back import verilog
+    from logicforge.hdl.verilog import to_verilog
 
     top = ClassifierTop(netlist, clk_hz=clk_hz, baud=baud, layers_per_stage=layers_per_stage,
                         gap_timeout_cycles=gap_timeout_cycles,
                         popcount_levels_per_stage=popcount_levels_per_stage, head=head)
-    from logicforge.hdl.verilog import wrap_long_lines
-
-    text = wrap_long_lines(verilog.convert(top, name=SIM_TOP, emit_src=False, strip_internal_attrs=True))
+    text = to_verilog(top, name=SIM_TOP)
     return text, {
         "module": SIM_TOP,
         "divisor": top.divisor,

@@ -39,6 +39,15 @@ def wrap_long_lines(text: str, limit: int = MAX_LINE) -> str:
     return "\n".join(out)
 
 
+def to_verilog(elaboratable, *, name: str, **kwargs) -> str:
+    """Verilog text of an Amaranth design for our tools: ``amaranth.back.verilog.convert`` without
+    source attributes or Amaranth's internal ones, lines broken by :func:`wrap_long_lines`."""
+    from amaranth.back import verilog
+
+    return wrap_long_lines(verilog.convert(elaboratable, name=name, emit_src=False, strip_internal_attrs=True,
+                                           **kwargs))
+
+
 def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optimize: bool = True,
                  popcount_levels_per_stage: int | None = None, head: str | None = None) -> tuple[str, dict]:
     """Return (Verilog text of module ``logicnet_core``, info dict from ``LogicNetCore.info``).
@@ -47,11 +56,8 @@ def core_verilog(netlist: Netlist, *, layers_per_stage: int | None = None, optim
     ``sample_interval_cycles``, ``score_width``, ``layers_per_stage``, ``in_width``,
     ``gates_before``, ``gates_after``, ``passes``, ``comparators`` and the port widths.
     """
-    from amaranth.back import verilog
-
     from logicforge.hdl.core import LogicNetCore
 
     core = LogicNetCore(netlist, layers_per_stage=layers_per_stage, optimize=optimize,
                         popcount_levels_per_stage=popcount_levels_per_stage, head=head)
-    text = verilog.convert(core, name=MODULE, emit_src=False, strip_internal_attrs=True)
-    return wrap_long_lines(text), core.info()
+    return to_verilog(core, name=MODULE), core.info()

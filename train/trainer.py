@@ -19,7 +19,7 @@ import torch
 
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, write_json, write_text
-from logicforge.netlist import analysis, reference
+from logicforge.netlist import analysis, gates, reference
 from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
 from logicforge.train import distill
@@ -30,6 +30,9 @@ from logicforge.train.export import to_netlist
 from logicforge.train.model import LogicNet
 
 CHECKPOINT = "checkpoint.pt"
+#: Per gate op, whether it reads both inputs: what the wire penalty pushes away from and the fine-tune
+#: keeps training (wires, inversions and constants are what the netlist passes remove).
+TWO_INPUT = torch.tensor(gates.READS_A & gates.READS_B)
 
 
 def temperature_at(cfg: dict, epoch: int) -> float:
@@ -241,10 +244,8 @@ class Trainer:
         """Enter the fine-tune (``finetune_epochs``): freeze every gate that does not read both inputs
         (or the given per-layer masks, from a checkpoint), switch the layers to hard straight-through
         and forget the optimiser's moments."""
-        from logicforge.netlist import gates
-
         if frozen is None:
-            two = torch.tensor(gates.READS_A & gates.READS_B, device=self.device)
+            two = TWO_INPUT.to(self.device)
             frozen = [~two[layer.ops()] for layer in self.model.layers]
         self.frozen = [f.to(self.device) for f in frozen]
         for layer in self.model.layers:
@@ -322,9 +323,7 @@ class Trainer:
         what the netlist passes remove."""
         mask = getattr(self, "_two_input_mask", None)
         if mask is None:
-            from logicforge.netlist import gates
-
-            mask = torch.tensor(gates.READS_A & gates.READS_B, dtype=torch.float32, device=self.device)
+            mask = TWO_INPUT.to(self.device, torch.float32)
             self._two_input_mask = mask
         total = sum((torch.softmax(layer.logits, dim=-1) @ mask).sum() for layer in self.model.layers)
         return total / sum(layer.out_dim for layer in self.model.layers)
