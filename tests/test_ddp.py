@@ -5,6 +5,8 @@ The 2-rank run goes through the real launcher (``logicforge train --nproc 2`` re
 of step s are a function of (seed, s) on every rank, and DDP's mean gradient equals the 1-process
 gradient (the trainer scales each rank's summed loss by world / global batch), so the parameters must
 agree to float tolerance. A different sample on one rank, or a wrong loss scale, moves them by ~lr.
+The second case adds the wire penalty and a discrete fine-tune (frozen gates, hard straight-through):
+every rank must freeze the same gates and zero their gradients before DDP's mean is applied.
 """
 
 import os
@@ -20,7 +22,10 @@ from logicforge.train.trainer import Trainer
 # digits has 1437 training samples: batch 359 gives four odd-sized global batches (180 + 179 per rank)
 # and a last batch of 1 sample, so rank 1 also takes a step with an empty share.
 ARGS = ["--dataset", "digits", "--layers", "2", "--width", "128", "--epochs", "2", "--batch_size", "359",
-        "--lr", "0.05", "--encoding.thresholds", "3", "--mode", "gumbel", "--seed", "4", "--quiet", "--name", "r"]
+        "--lr", "0.05", "--encoding.thresholds", "3", "--seed", "4", "--quiet", "--name", "r"]
+GUMBEL = ["--mode", "gumbel"]
+FINETUNE = ["--mode", "softmax", "--init", "gaussian", "--wire_penalty", "0.1",
+            "--finetune_epochs", "2", "--finetune_lr", "0.05"]
 
 
 def _env():
@@ -30,8 +35,9 @@ def _env():
     return env
 
 
-def _train(runs_dir, backend, nproc):
-    cmd = [sys.executable, "-m", "logicforge", "train", *ARGS, "--backend", backend, "--runs-dir", str(runs_dir)]
+def _train(runs_dir, backend, nproc, extra):
+    cmd = [sys.executable, "-m", "logicforge", "train", *ARGS, *extra, "--backend", backend,
+           "--runs-dir", str(runs_dir)]
     if nproc > 1:
         cmd += ["--nproc", str(nproc)]
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
@@ -40,11 +46,18 @@ def _train(runs_dir, backend, nproc):
 
 
 @pytest.mark.slow
-def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path):
+@pytest.mark.parametrize("extra, steps", [(GUMBEL, 10), (FINETUNE, 20)], ids=["gumbel", "softmax-finetune"])
+def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path, extra, steps):
     backend = "cpp" if cpu_kernel.available() else "torch"
-    one = _train(tmp_path / "one", backend, 1)
-    two = _train(tmp_path / "two", backend, 2)
-    assert one["step"] == two["step"] == 10
+    one = _train(tmp_path / "one", backend, 1, extra)
+    two = _train(tmp_path / "two", backend, 2, extra)
+    assert one["step"] == two["step"] == steps
+    if extra is FINETUNE:
+        assert len(one["frozen"]) == len(two["frozen"]) == 2
+        for f1, f2 in zip(one["frozen"], two["frozen"]):
+            assert torch.equal(f1, f2)
+        frozen = torch.cat(one["frozen"])
+        assert 0 < int(frozen.sum()) < frozen.numel()  # the fine-tune trains some gates and freezes others
     start = Trainer(config.load(None, {"dataset": "digits", "layers": 2, "width": 128, "encoding.thresholds": 3,
                                        "seed": 4, "backend": backend}),
                     tmp_path / "unused", progress=False).model.state_dict()
