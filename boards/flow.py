@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from logicforge.boards.family import FAMILIES, ICE40, Family
+from logicforge.boards.registry import PLACEMENTS
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, die_with_parent, write_json, write_text
 
@@ -146,6 +147,18 @@ _LC_USE = re.compile(r"(?:ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 #: nextpnr seeds tried, in order, after the default one when the design misses its clock (the
 #: digits default top: 98.8 MHz with the default seed, 104.4 MHz with seed 2, at 100.5 MHz).
 RETRY_SEEDS = (2, 3)
+def check_placement(placement: str) -> str:
+    if placement not in PLACEMENTS:
+        raise LogicforgeError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    return placement
+
+
+def choose_placement(board, lut_sites: int, placement: str = "auto") -> str:
+    """``timing`` or ``wirelength`` for a design of ``lut_sites`` LUT4 sites on ``board``."""
+    if check_placement(placement) != "auto":
+        return placement
+    limit = board.wirelength_fill
+    return "wirelength" if limit is not None and lut_sites > limit * board.lcs_available else "timing"
 
 
 def keep_replicas() -> list[str]:
@@ -248,17 +261,20 @@ def _yosys_split(top_file: str, top: str, outdir: Path, family: Family = ICE40) 
     return split_cells(work / "yosys_split_stat.json", family), seconds
 
 
-def _design_hash(files: dict[str, str], board, clock_mhz) -> str:
+def _design_hash(files: dict[str, str], board, clock_mhz, placement: str = "auto") -> str:
     h = hashlib.sha256()
     for name in sorted(files):
         h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     h.update(repr((board.name, board.nextpnr_args, clock_mhz)).encode())
+    if placement != "auto" or board.wirelength_fill is not None:  # (older results: the same hash)
+        h.update(repr((placement, board.wirelength_fill)).encode())
     h.update(repr((keep_replicas(), reset_flops_without_init(ICE40))).encode())  # the yosys prelude
     return h.hexdigest()
 
 
 def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-          log=print, split: bool = True, popcount_levels_per_stage=None, generated=None, head=None) -> dict:
+          log=print, split: bool = True, popcount_levels_per_stage=None, generated=None, head=None,
+          placement: str = "auto") -> dict:
     """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
 
     For a board with a top: ``top.v`` -> yosys (``synth_ice40``/``synth_ecp5``) -> ``nextpnr-<family> --report``.
@@ -269,6 +285,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     the device has). This function does not judge; :func:`check` does. ``generated``: the
     ``(files, info)`` that ``board.generate_top`` returned for exactly these arguments and the
     seconds it took (the caller made them already; on big designs generating the top takes minutes).
+    ``placement``: one of ``PLACEMENTS``; the one used is ``placement`` in synth.json.
 
     For ``generic``: yosys ``synth_ice40`` of the core alone; ``luts``/``ffs`` and ``null`` for
     everything that needs place-and-route.
@@ -277,6 +294,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
 
     board = get_board(board_name)
     family = FAMILIES[board.family]
+    check_placement(placement)
     outdir = Path(outdir)
     work = outdir / WORK
     work.mkdir(parents=True, exist_ok=True)
@@ -305,7 +323,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
                            device=board.device, family=family.name, clock_mhz=clock,
                            lcs_available=board.lcs_available, nextpnr_log=None, clocks={}, top=info,
-                           design_sha256=_design_hash(files, board, clock))
+                           design_sha256=_design_hash(files, board, clock, placement))
     # Every LUT4 site and every flip-flop needs a logic cell (iCE40: one LUT4 + one FF per cell;
     # ECP5: as many FFs as LUT4 sites), so either count alone can rule out a fit.
     need = max(family.lut_sites(stats), stats["ffs"])
@@ -317,9 +335,15 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
         write_json(outdir / SYNTH_JSON, result)
         return result
 
-    log(f"synth: {family.nextpnr} place and route ...")
+    result["placement"] = choose_placement(board, family.lut_sites(stats), placement)
+    if result["placement"] == "wirelength":
+        log(f"synth: {family.nextpnr} place (for wirelength alone: --no-tmdriv; {family.lut_sites(stats)} "
+            f"of {board.lcs_available} LUT4 sites) and route ...")
+    else:
+        log(f"synth: {family.nextpnr} place and route ...")
     report = work / "nextpnr_report.json"
-    args = [*board.nextpnr_args, "--json", f"{WORK}/top_synth.json", family.constraints_option,
+    args = [*board.nextpnr_args, *(["--no-tmdriv"] if result["placement"] == "wirelength" else []),
+            "--json", f"{WORK}/top_synth.json", family.constraints_option,
             board.constraints_file, family.placed_option, f"{WORK}/{family.placed_file}",
             "--report", f"{WORK}/{report.name}", "--log", f"{WORK}/nextpnr.log",
             "--freq", f"{clock:g}", "--timing-allow-fail", "--quiet"]
@@ -427,6 +451,8 @@ def summary(result: dict) -> str:
         if len(seeds) > 1:
             fmax += " (seeds: " + ", ".join(f"{a['seed'] or 'default'} {a['fmax_mhz'] or 0:.1f}"
                                             for a in seeds) + ")"
+        if result.get("placement") == "wirelength":
+            fmax += " (placed for wirelength)"
         where = f"  [{s['nextpnr']} s]" if s.get("nextpnr") is not None else "  (yosys estimate)"
         lines.append(f"  nextpnr: {result['lcs']} / {result['lcs_available']} LCs ({pct:.1f} %){fmax}{where}")
         util = result.get("utilization") or {}
@@ -458,13 +484,13 @@ def check(result: dict) -> None:
                               if fmax is not None else "timing not met: nextpnr reported no Fmax")
 
 
-def _matching_result(outdir: Path, files: dict[str, str], board, clock) -> dict | None:
+def _matching_result(outdir: Path, files: dict[str, str], board, clock, placement: str) -> dict | None:
     """An earlier synth.json for exactly this design whose placed design (.asc, .config) still exists."""
     try:
         prev = json.loads((outdir / SYNTH_JSON).read_text())
     except (OSError, ValueError):
         return None
-    if prev.get("design_sha256") != _design_hash(files, board, clock):
+    if prev.get("design_sha256") != _design_hash(files, board, clock, placement):
         return None
     if not (outdir / WORK / FAMILIES[board.family].placed_file).exists():
         return None
@@ -472,7 +498,8 @@ def _matching_result(outdir: Path, files: dict[str, str], board, clock) -> dict 
 
 
 def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
-              allow_timing_fail: bool = False, log=print, popcount_levels_per_stage=None, head=None) -> Path:
+              allow_timing_fail: bool = False, log=print, popcount_levels_per_stage=None, head=None,
+              placement: str = "auto") -> Path:
     """Write the bitstream (``outdir/top.bin`` for iCE40, ``top.bit`` for ECP5): reuses a synth
     result of the identical design, else runs :func:`synth`.
 
@@ -487,17 +514,18 @@ def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_
         raise LogicforgeError(f"board {board.name} has no bitstream (it is the core alone); "
                               f"use a board with a top: {real}")
     family = FAMILIES[board.family]
+    check_placement(placement)
     outdir = Path(outdir)
     t0 = time.monotonic()
     files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
                                      popcount_levels_per_stage=popcount_levels_per_stage, head=head)
     gen_seconds = time.monotonic() - t0
-    result = _matching_result(outdir, files, board, info["clock_mhz"])
+    result = _matching_result(outdir, files, board, info["clock_mhz"], placement)
     if result is None:
         result = synth(netlist, board_name, outdir, layers_per_stage=layers_per_stage,
                        clock_mhz=clock_mhz, baud=baud, log=log,
                        popcount_levels_per_stage=popcount_levels_per_stage, generated=(files, info, gen_seconds),
-                       head=head)
+                       head=head, placement=placement)
         log(summary(result))
     else:
         log(f"bitstream: reusing the placed design of {outdir / SYNTH_JSON}")

@@ -20,6 +20,12 @@ BOARDS = {
 }
 
 
+#: How nextpnr places (``--placement``): ``timing`` (its timing-driven placement), ``wirelength``
+#: (``--no-tmdriv``: wirelength alone, for designs whose routing is congested) or ``auto`` (the
+#: board's ``wirelength_fill`` decides from yosys's LUT count; ``boards.flow.choose_placement``).
+PLACEMENTS = ("auto", "timing", "wirelength")
+
+
 class Board:
     """What every board provides. Subclasses set the class attributes and override ``write_top``."""
 
@@ -35,6 +41,10 @@ class Board:
     device: str | None = None
     #: Logic cells of the device (None for ``generic``): iCE40 ICESTORM_LCs, ECP5 LUT4 sites.
     lcs_available: int | None = None
+    #: With ``placement="auto"``, a design whose LUT4 sites (yosys's count, before nextpnr) fill more
+    #: than this fraction of ``lcs_available`` is placed for wirelength alone (nextpnr ``--no-tmdriv``);
+    #: None: always timing-driven (``boards.flow.choose_placement``).
+    wirelength_fill: float | None = None
     top_module: str = "top"
     top_file: str = "top.v"
     constraints_file: str | None = None

@@ -53,6 +53,11 @@ class ULX3S85F(PlatformBoard):
     #: and router1 finished where router2's overuse stalled at ~10,000 wires (docs/hardware.md,
     #: "Grid connections on the 85F")
     nextpnr_args = ("--85k", "--package", "CABGA381", "--speed", "6", "--placer", "static", "--router", "router1")
+    #: Above half the device, route congestion decides whether a design routes at all: the 88.09 %
+    #: Fashion-MNIST network (63 %) stalled in router1 after timing-driven placement and routed after
+    #: placement for wirelength alone; at 32 % both route, timing-driven with the higher Fmax (148 MHz
+    #: against 103 MHz). docs/hardware.md, "Placement for wirelength".
+    wirelength_fill = 0.5
     #: LUT4 sites (TRELLIS_COMB): 41,820 slices of two LUT4 and two flip-flops
     lcs_available = 83640
     top_module = "top"

@@ -249,6 +249,45 @@ def test_yosys_count_over_the_device_skips_nextpnr(small_net, tmp_path, monkeypa
     assert r["fits"] is False and r["lcs"] == 84000 and "LUT4s" in r["note"]
 
 
+def test_placement_for_wirelength_above_half_the_device():
+    """auto: timing-driven up to the board's wirelength_fill, --no-tmdriv above it; the iCEBreaker
+    always places for timing; an explicit choice wins; an unknown one is a one-line error."""
+    b, ice = get_board(BOARD), get_board("icebreaker")
+    half = b.lcs_available // 2
+    assert flow.choose_placement(b, half) == "timing"
+    assert flow.choose_placement(b, half + 1) == "wirelength"
+    assert flow.choose_placement(b, b.lcs_available, "timing") == "timing"
+    assert flow.choose_placement(b, 10, "wirelength") == "wirelength"
+    assert flow.choose_placement(ice, ice.lcs_available) == "timing"
+    with pytest.raises(LogicforgeError, match="placement must be one of auto, timing, wirelength, got 'fast'"):
+        flow.choose_placement(b, 10, "fast")
+
+
+@pytest.mark.parametrize("luts, placement, wanted", [
+    (50_000, "auto", "wirelength"), (30_000, "auto", "timing"), (50_000, "timing", "timing")])
+def test_synth_passes_the_placement_to_nextpnr(small_net, tmp_path, monkeypatch, luts, placement, wanted):
+    """The placement synth chooses reaches nextpnr's command line (--no-tmdriv), and
+    the design hash tells the two placements apart (bitstream never reuses the other one)."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_nextpnr(tool, args, **kw):
+        seen.append(list(args))
+        raise Stop
+
+    monkeypatch.setattr(flow, "yosys_synth", lambda *a, **k: (
+        {"cells": {}, "luts": luts, "ffs": 100, "carries": 0, "brams": 0, "dsps": 0}, 0.1))
+    monkeypatch.setattr(flow, "run_tool", fake_nextpnr)
+    with pytest.raises(Stop):
+        flow.synth(small_net, BOARD, tmp_path, log=lambda _m: None, placement=placement)
+    assert ("--no-tmdriv" in seen[0]) == (wanted == "wirelength")
+    files = {"top.v": "module top; endmodule"}
+    assert flow._design_hash(files, get_board(BOARD), 50.0, "timing") != \
+        flow._design_hash(files, get_board(BOARD), 50.0, "wirelength")
+
+
 def test_popcount_levels_per_stage_reaches_the_top(small_net_file, tmp_path, capsys):
     """--popcount-levels-per-stage is checked in one line and reaches the core inside the top."""
     rc = cli.main(["synth", "--board", BOARD, "--popcount-levels-per-stage", "0", "--netlist",

@@ -123,6 +123,12 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_layers_per_stage(p)
     add_popcount_levels_per_stage(p)
     add_head(p)
+    from logicforge.boards.registry import PLACEMENTS
+
+    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="how nextpnr places: timing-driven, or for wirelength alone (--no-tmdriv: fewer "
+                        "congested routes, lower Fmax); auto (default) places for wirelength when the design "
+                        "fills more than the board's share (ulx3s-85f: half the LUT4 sites), else for timing")
 
 
 def load_board_build(args: argparse.Namespace):
