@@ -147,7 +147,10 @@ _LC_USE = re.compile(r"(?:ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 #: nextpnr seeds tried, in order, after the default one when the design misses its clock (the
 #: digits default top: 98.8 MHz with the default seed, 104.4 MHz with seed 2, at 100.5 MHz).
 RETRY_SEEDS = (2, 3)
+
+
 def check_placement(placement: str) -> str:
+    """``placement`` if it is one of ``registry.PLACEMENTS``, else a one-line LogicforgeError."""
     if placement not in PLACEMENTS:
         raise LogicforgeError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     return placement
@@ -266,7 +269,8 @@ def _design_hash(files: dict[str, str], board, clock_mhz, placement: str = "auto
     for name in sorted(files):
         h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     h.update(repr((board.name, board.nextpnr_args, clock_mhz)).encode())
-    if placement != "auto" or board.wirelength_fill is not None:  # (older results: the same hash)
+    # (a board without wirelength_fill, built with auto, keeps the hash its earlier results have)
+    if placement != "auto" or board.wirelength_fill is not None:
         h.update(repr((placement, board.wirelength_fill)).encode())
     h.update(repr((keep_replicas(), reset_flops_without_init(ICE40))).encode())  # the yosys prelude
     return h.hexdigest()
