@@ -40,9 +40,17 @@ HIDDEN = frozenset({"measure", "triton-check"})
 EXIT_ERROR = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse itself prints the whole usage first); the
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; only the ``selected`` subcommand's module is imported and configured."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="logicforge",
         description="Train logic gate networks and compile them to bit-exact FPGA gateware.",
     )

@@ -52,6 +52,21 @@ def test_every_command_is_a_module_in_the_commands_room():
         assert help_text and "\n" not in help_text
 
 
+@pytest.mark.parametrize("argv,needle", [
+    (["synth", "--placement", "fast"], "argument --placement: invalid choice: 'fast'"),
+    (["synth", "--head", "wide"], "argument --head: invalid choice: 'wide'"),
+    (["synth", "--layers-per-stage", "two"], "argument --layers-per-stage: invalid int value: 'two'"),
+    (["frob"], "argument COMMAND: invalid choice: 'frob'"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_argument_errors_are_one_line(argv, needle):
+    """argparse's own errors (a bad choice or type, a missing command) are one line too, without
+    the usage that argparse prints before them."""
+    r = lf(*argv)
+    assert_one_line_error(r, needle)
+    assert "--help)" in r.stderr and "usage:" not in r.stderr
+
+
 @pytest.mark.parametrize("name", sorted(cli.HIDDEN))
 def test_hidden_developer_commands_run(name):
     r = lf(name, "--help")
