@@ -330,18 +330,19 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
                            design_sha256=_design_hash(files, board, clock, placement))
     # Every LUT4 site and every flip-flop needs a logic cell (iCE40: one LUT4 + one FF per cell;
     # ECP5: as many FFs as LUT4 sites), so either count alone can rule out a fit.
-    need = max(family.lut_sites(stats), stats["ffs"])
+    sites = family.lut_sites(stats)
+    need = max(sites, stats["ffs"])
     if need > board.lcs_available:
         result["fits"] = False
         result["lcs"] = need
-        what = "LUT4s" if family.lut_sites(stats) >= stats["ffs"] else "flip-flops"
+        what = "LUT4s" if sites >= stats["ffs"] else "flip-flops"
         result["note"] = f"yosys alone needs more {what} than the device has logic cells; nextpnr skipped"
         write_json(outdir / SYNTH_JSON, result)
         return result
 
-    result["placement"] = choose_placement(board, family.lut_sites(stats), placement)
+    result["placement"] = choose_placement(board, sites, placement)
     if result["placement"] == "wirelength":
-        log(f"synth: {family.nextpnr} place (for wirelength alone: --no-tmdriv; {family.lut_sites(stats)} "
+        log(f"synth: {family.nextpnr} place (for wirelength alone: --no-tmdriv; {sites} "
             f"of {board.lcs_available} LUT4 sites) and route ...")
     else:
         log(f"synth: {family.nextpnr} place and route ...")
