@@ -58,8 +58,9 @@ def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path, extra, steps
             assert torch.equal(f1, f2)
         frozen = torch.cat(one["frozen"])
         assert 0 < int(frozen.sum()) < frozen.numel()  # the fine-tune trains some gates and freezes others
+    init = "gaussian" if extra is FINETUNE else "residual"  # the runs' own initial logits
     start = Trainer(config.load(None, {"dataset": "digits", "layers": 2, "width": 128, "encoding.thresholds": 3,
-                                       "seed": 4, "backend": backend}),
+                                       "seed": 4, "backend": backend, "init": init}),
                     tmp_path / "unused", progress=False).model.state_dict()
     assert one["model"].keys() == two["model"].keys()
     for k in one["model"]:

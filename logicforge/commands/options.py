@@ -6,6 +6,7 @@
   checked by ``registry.get_board`` (one-line error naming the known boards).
 * :func:`add_layers_per_stage`: ``--layers-per-stage``, checked by :func:`check_layers_per_stage`.
 * :func:`add_top_options`: the board top's ``--clock-mhz`` and ``--baud``.
+* :func:`add_placement`: nextpnr's ``--placement`` (argparse ``choices``; cli prints its errors in one line).
 * :func:`at_least` and :func:`positive`: the numeric checks, as one-line ``LogicforgeError``\\ s
   (exit status 2), never argparse's two-line usage errors.
 
@@ -102,6 +103,16 @@ def add_head(p: argparse.ArgumentParser) -> None:
                         "per clock)")
 
 
+def add_placement(p: argparse.ArgumentParser) -> None:
+    """``--placement {auto,timing,wirelength}``: how nextpnr places (``boards.flow.choose_placement``)."""
+    from logicforge.boards.registry import PLACEMENTS
+
+    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                   help="how nextpnr places: timing-driven, or for wirelength alone (--no-tmdriv: fewer "
+                        "congested routes, lower Fmax); auto (default) places for wirelength when the design "
+                        "fills more than the board's share (ulx3s-85f: half the LUT4 sites), else for timing")
+
+
 def add_top_options(p: argparse.ArgumentParser) -> None:
     """The board top's clock and UART rate (boards with a top level)."""
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
@@ -123,12 +134,7 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_layers_per_stage(p)
     add_popcount_levels_per_stage(p)
     add_head(p)
-    from logicforge.boards.registry import PLACEMENTS
-
-    p.add_argument("--placement", choices=PLACEMENTS, default="auto",
-                   help="how nextpnr places: timing-driven, or for wirelength alone (--no-tmdriv: fewer "
-                        "congested routes, lower Fmax); auto (default) places for wirelength when the design "
-                        "fills more than the board's share (ulx3s-85f: half the LUT4 sites), else for timing")
+    add_placement(p)
 
 
 def load_board_build(args: argparse.Namespace):
