@@ -41,6 +41,8 @@ COEFFS = np.stack([
 #: Whether a gate's output depends on input a (resp. b).
 READS_A = (TRUTH[:, 1, :] != TRUTH[:, 0, :]).any(axis=1)
 READS_B = (TRUTH[:, :, 1] != TRUTH[:, :, 0]).any(axis=1)
+#: Whether a gate reads both inputs (the other ops are wires, inversions and constants).
+READS_BOTH = READS_A & READS_B
 
 
 def apply_bitwise(op: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ def _ops(path):
 
 
 def _two_input(op):
-    return bool(gates.READS_A[op] and gates.READS_B[op])
+    return bool(gates.READS_BOTH[op])
 
 
 def test_finetune_keeps_every_gate_that_does_not_read_both_inputs(make_cfg, tmp_path):

@@ -606,7 +606,7 @@ def test_core_verilog_of_a_wide_level_has_no_line_verilator_refuses():
     # tokens (the 88 % Fashion-MNIST core's 12,000-gate level was 128,546 characters on one line).
     from logicforge.hdl.verilog import MAX_LINE
 
-    two_input = np.nonzero(gates.READS_A & gates.READS_B)[0]
+    two_input = np.nonzero(gates.READS_BOTH)[0]
     net = generate.random_netlist(np.random.default_rng(3), features=64, feature_width=8, thresholds_per_feature=8,
                                   layer_widths=(6000,), classes=2, group_size=3000, ops=two_input)
     text, info = core_verilog(net, layers_per_stage=1, head="serial")

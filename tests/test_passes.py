@@ -77,7 +77,7 @@ def test_optimised_graph_is_a_fixed_point_and_fully_simplified():
     live = passes.live_nodes(g)
     for j in range(g.num_gates):
         op, a, b = g.op[j], g.a[j], g.b[j]
-        assert gates.READS_A[op] and gates.READS_B[op], "one-input or constant gate survived"
+        assert gates.READS_BOTH[op], "one-input or constant gate survived"
         assert a != b and passes.CONST not in (a, b)
         assert live[g.first_gate + j]
     keys = set()

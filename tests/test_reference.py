@@ -34,6 +34,12 @@ def test_truth_tables_follow_the_numbering_rule():
                 assert c[0] + c[1] * a + c[2] * b + c[3] * a * b == gates.output(op, a, b)
 
 
+def test_reads_both_names_the_ten_gates_whose_output_depends_on_each_input():
+    both = [gates.NAMES[op] for op in range(16) if gates.READS_BOTH[op]]
+    assert both == ["AND", "A_AND_NOT_B", "NOT_A_AND_B", "XOR", "OR", "NOR", "XNOR", "A_OR_NOT_B",
+                    "NOT_A_OR_B", "NAND"]
+
+
 @pytest.mark.parametrize("case", [
     dict(),
     dict(layer_widths=(40, 30, 20), classes=5, group_size=3),

@@ -120,7 +120,7 @@ def test_pack_rows_round_trip(rng):
 # -- netlists for the Verilator builds ---------------------------------------------------------
 
 #: Ops that read both inputs: random layers of these keep their depth through the optimiser.
-TWO_INPUT_OPS = np.nonzero(gates.READS_A & gates.READS_B)[0]
+TWO_INPUT_OPS = np.nonzero(gates.READS_BOTH)[0]
 
 
 def _all_ops_everywhere(net, rng):

@@ -66,7 +66,7 @@ def test_validation_accuracy_is_logged_every_epoch_on_held_out_samples(make_cfg,
 def test_two_input_probability_is_the_mean_softmax_mass_on_gates_that_read_both_inputs(make_cfg, tmp_path):
     trainer = Trainer(make_cfg(SMALL, init="residual", residual_logit=3.0), tmp_path / "r", progress=False)
     p = torch.softmax(torch.tensor([3.0] + [0.0] * 15), 0)  # the residual init: A has logit 3
-    two = gates.READS_A & gates.READS_B
+    two = gates.READS_BOTH
     assert int(two.sum()) == 10  # six of the sixteen ops are wires, inversions or constants
     expected = float(p[1:].sum()) * 10 / 15  # A reads one input; 10 of the other 15 read both
     assert float(trainer.two_input_probability()) == pytest.approx(expected, rel=1e-6)

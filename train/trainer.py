@@ -32,7 +32,7 @@ from logicforge.train.model import LogicNet
 CHECKPOINT = "checkpoint.pt"
 #: Per gate op, whether it reads both inputs: what the wire penalty pushes away from and the fine-tune
 #: keeps training (wires, inversions and constants are what the netlist passes remove).
-TWO_INPUT = torch.tensor(gates.READS_A & gates.READS_B)
+TWO_INPUT = torch.tensor(gates.READS_BOTH)
 
 
 def temperature_at(cfg: dict, epoch: int) -> float:
