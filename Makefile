@@ -20,11 +20,11 @@ SOURCE  := $(if $(NETLIST),--netlist $(NETLIST),$(if $(RUN),--run $(RUN),))
 help:
 	@echo "make setup | train [CONFIG=… NPROC=n] | experiment [EXPERIMENT=…] | verilog|sim|sim-top|verify|synth|bitstream|program [BOARD=… RUN=…|NETLIST=…] | demo | bench | test | test-fast | fuzz"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet torch==2.13.0
-	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e ".[dev]"
 	$(LF) kernel || echo "make setup: the C++ kernel did not build; training will use plain PyTorch"
 	touch $@
 

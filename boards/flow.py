@@ -19,6 +19,7 @@ Files under ``outdir`` (``build/<name>/<board>/``): ``top.v``, the constraints, 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -64,6 +65,25 @@ def tool_path(tool: str) -> str:
         if found:
             return found
     raise LogicforgeError(f"{tool} not found: install {yowasp} (make setup) or put {native} on PATH")
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def tool_version(tool: str) -> str | None:
+    """The first line ``tool --version`` prints (e.g. ``Yosys 0.70 (git sha1 28ba3cb92, ...)``), or None
+    when the tool does not answer: recorded in synth.json, since placement and Fmax depend on it."""
+    try:
+        proc = subprocess.run([tool_path(tool), "--version"], capture_output=True, text=True, timeout=120,
+                              preexec_fn=die_with_parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0].strip() if proc.returncode == 0 and lines else None
 
 
 def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path) -> float:
@@ -284,7 +304,8 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     For a board with a top: ``top.v`` -> yosys (``synth_ice40``/``synth_ecp5``) -> ``nextpnr-<family> --report``.
     Keys: ``board``, ``device``, ``lcs``, ``lcs_available``, ``luts``, ``ffs``, ``carries``,
     ``fmax_mhz``, ``clock_mhz``, ``fits``, ``meets_timing``, ``seconds`` {yosys, nextpnr},
-    ``nextpnr_report``, ``clocks``, ``top`` (the top's info) and ``design_sha256``. A design that
+    ``nextpnr_report``, ``clocks``, ``top`` (the top's info), ``design_sha256`` and ``tools`` (the
+    versions of amaranth, yosys and the nextpnr that ran: placement and Fmax depend on them). A design that
     does not fit gives ``fits: false`` (nextpnr is skipped when yosys alone needs more LUTs than
     the device has). This function does not judge; :func:`check` does. ``generated``: the
     ``(files, info)`` that ``board.generate_top`` returned for exactly these arguments and the
@@ -325,6 +346,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     log(f"synth: yosys {family.synth_command.split()[0]} ({_FIRST_RUN_NOTE}) ...")
     stats, yosys_s = yosys_synth([board.top_file], board.top_module, outdir, family=family)
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
+                           tools={"amaranth": _package_version("amaranth"), "yosys": tool_version("yosys")},
                            device=board.device, family=family.name, clock_mhz=clock,
                            lcs_available=board.lcs_available, nextpnr_log=None, clocks={}, top=info,
                            design_sha256=_design_hash(files, board, clock, placement))
@@ -353,6 +375,7 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
             "--report", f"{WORK}/{report.name}", "--log", f"{WORK}/nextpnr.log",
             "--freq", f"{clock:g}", "--timing-allow-fail", "--quiet"]
     result["nextpnr_log"] = str(work / "nextpnr.log")
+    result["tools"][family.nextpnr] = tool_version(family.nextpnr)
     t0 = time.monotonic()
     try:
         result["seconds"]["nextpnr"] = round(run_tool(family.nextpnr, args, cwd=outdir, log=work / "nextpnr.out"), 2)

@@ -3,6 +3,7 @@ errors, and (slow) the real yosys/nextpnr/icepack flow on a small random netlist
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import numpy as np
@@ -242,6 +243,9 @@ def test_synth_and_bitstream_icebreaker(small_net_file, tmp_path, capsys):
     assert 0 < r["lcs"] <= r["lcs_available"] == 5280
     assert r["luts"] > 0 and r["ffs"] > 0 and r["fmax_mhz"] >= r["clock_mhz"] == 12.0
     assert (outdir / "synth" / "nextpnr_report.json").exists() and "LCs" in out
+    # the toolchain that produced these numbers
+    assert r["tools"]["amaranth"] == importlib.metadata.version("amaranth")
+    assert r["tools"]["yosys"].startswith("Yosys 0.") and "nextpnr-0." in r["tools"]["nextpnr-ice40"]
 
     messages = []
     net = flow_netlist(small_net_file)
@@ -318,6 +322,7 @@ def test_synth_reports_missed_timing(small_net_file, tmp_path, monkeypatch, caps
     r = json.loads((tmp_path / "small" / "icebreaker" / "synth.json").read_text())
     assert r["fits"] is True and r["meets_timing"] is False and r["fmax_mhz"] == 9.5
     assert [a["seed"] for a in r["nextpnr_seeds"]] == [None, *flow.RETRY_SEEDS]
+    assert r["tools"]["nextpnr-ice40"] is None  # the fake does not answer --version
     # and no bitstream for it, unless asked
     with pytest.raises(LogicforgeError, match="timing not met"):
         flow.bitstream(flow_netlist(small_net_file), "icebreaker", tmp_path / "small" / "icebreaker",
