@@ -10,6 +10,7 @@ Network: the 1220 live input bits of runs/fashion_up5k_ft (the committed up5k mo
 -> n2 LUT4 nodes -> K*G LUT2 head nodes reading [inputs | n1 | n2], fixed random wiring -> group sum /
 tau -> cross-entropy; Adam, cosine lr; validation split 0.1 (train.data.hold_out). One thread.
 
+    .venv/bin/logicforge train --config configs/fashion_mnist_up5k.yaml --name fashion_up5k_ft   # the input bits
     .venv/bin/python tools/fit/lut4_probe.py --n1 800 --n2 400 --G 160 --out runs/lut4_probe.jsonl
 """
 import argparse
