@@ -346,7 +346,6 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     log(f"synth: yosys {family.synth_command.split()[0]} ({_FIRST_RUN_NOTE}) ...")
     stats, yosys_s = yosys_synth([board.top_file], board.top_module, outdir, family=family)
     result = _yosys_result(board.name, stats, gen_seconds, yosys_s, work,
-                           tools={"amaranth": _package_version("amaranth"), "yosys": tool_version("yosys")},
                            device=board.device, family=family.name, clock_mhz=clock,
                            lcs_available=board.lcs_available, nextpnr_log=None, clocks={}, top=info,
                            design_sha256=_design_hash(files, board, clock, placement))
@@ -457,6 +456,7 @@ def _yosys_result(board_name: str, stats: dict, gen_seconds: float, yosys_s: flo
         "lcs": None, "lcs_available": None, "fmax_mhz": None, "fits": None, "meets_timing": None,
         "seconds": {"generate": round(gen_seconds, 2), "yosys": round(yosys_s, 2), "nextpnr": None},
         "yosys_log": str(work / "yosys.log"), "nextpnr_report": None, "cells": stats["cells"],
+        "tools": {"amaranth": _package_version("amaranth"), "yosys": tool_version("yosys")},
     }
     result.update(fields)
     return result

@@ -270,6 +270,7 @@ def test_synth_generic_core_only(small_net, tmp_path):
     assert r["luts"] > 0 and r["ffs"] > 0
     assert r["fits"] is None and r["fmax_mhz"] is None and r["lcs"] is None
     assert json.loads((tmp_path / "synth.json").read_text())["luts"] == r["luts"]
+    assert r["tools"]["yosys"].startswith("Yosys 0.") and set(r["tools"]) == {"amaranth", "yosys"}
 
 
 FAKE_NEXTPNR = r'''#!{python}
