@@ -29,48 +29,76 @@ from logicforge.train.data import hold_out, load_dataset
 class LutLayer(torch.nn.Module):
     """``n`` nodes of ``k`` inputs, each wired at random to the ``n_in`` inputs; table logits N(0, 1)."""
 
-    def __init__(self, n, k, n_in, gen):
+    def __init__(self, n, k, n_in, gen, learn_wiring=False):
         super().__init__()
+        self.n, self.k = n, k
         self.register_buffer("idx", torch.randint(0, n_in, (n, k), generator=gen))
         self.theta = torch.nn.Parameter(torch.randn(n, 2 ** k, generator=gen))
+        # learned wiring starts at the random wiring: its logit leads by 1
+        self.w = None
+        if learn_wiring:
+            w = torch.randn(n_in, n * k, generator=gen) * 0.01
+            w[self.idx.reshape(-1), torch.arange(n * k)] += 1.0
+            self.w = torch.nn.Parameter(w)
+
+    def wiring(self) -> torch.Tensor:
+        """(n, k): the input each node's pins read."""
+        return self.idx if self.w is None else self.w.argmax(0).view(self.n, self.k)
+
+    def pins_used(self) -> torch.Tensor:
+        """(n, k) bool: whether the node's discrete table depends on each pin."""
+        t = (self.theta > 0).view(self.n, *([2] * self.k))  # dim 1 + i is pin k-1-i
+        return torch.stack([(t.select(self.k - i, 0) != t.select(self.k - i, 1)).flatten(1).any(1)
+                            for i in range(self.k)], 1)
 
     def forward(self, x):  # x (B, M) in {0,1} (float)
-        return LutFn.apply(x, self.theta, self.idx)
+        xs = x[:, self.idx] if self.w is None else PickFn.apply(x, self.w).view(-1, self.n, self.k)
+        return LutFn.apply(xs, self.theta)
 
 
 class LutFn(torch.autograd.Function):
     """Discrete forward; backward = the multilinear extension of sigmoid(theta) at the binary point."""
 
     @staticmethod
-    def forward(ctx, x, theta, idx):
-        k = idx.shape[1]
-        xs = x[:, idx] > 0.5  # (B, n, k) bool
-        j = (xs.long() * (2 ** torch.arange(k))).sum(-1)  # (B, n)
-        ctx.save_for_backward(x, theta, idx, j)
+    def forward(ctx, xs, theta):  # xs (B, n, k) in {0, 1}
+        k = xs.shape[2]
+        j = ((xs > 0.5).long() * (2 ** torch.arange(k))).sum(-1)  # (B, n)
+        ctx.save_for_backward(theta, j)
+        ctx.k = k
         return (theta > 0).float().t().gather(0, j)
 
     @staticmethod
     def backward(ctx, g):  # g (B, n)
-        x, theta, idx, j = ctx.saved_tensors
-        k = idx.shape[1]
+        theta, j = ctx.saved_tensors
         p = torch.sigmoid(theta).t()  # (2^k, n)
-        dtheta = torch.zeros_like(p)
-        dtheta.scatter_add_(0, j, g * p.gather(0, j) * (1 - p.gather(0, j)))
-        dx = torch.zeros_like(x)
-        for i in range(k):
-            bit = 1 << i
-            hi = p.gather(0, j | bit); lo = p.gather(0, j & ~bit)
-            dx.index_add_(1, idx[:, i], g * (hi - lo))
-        return dx, dtheta.t(), None
+        pj = p.gather(0, j)
+        dtheta = torch.zeros_like(p).scatter_add_(0, j, g * pj * (1 - pj))
+        dxs = torch.stack([g * (p.gather(0, j | (1 << i)) - p.gather(0, j & ~(1 << i))) for i in range(ctx.k)], -1)
+        return dxs, dtheta.t()
+
+
+class PickFn(torch.autograd.Function):
+    """Learned wiring (after DWN's learnable mapping): column c reads input argmax_j w[j, c]; backward as
+    if it read x @ w (d w = x^T g), and x gets g through softmax(w) over the inputs."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x[:, w.argmax(0)]
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return g @ torch.softmax(w, 0).t(), x.t() @ g
 
 
 class Net(torch.nn.Module):
-    def __init__(self, n_in, n1, n2, classes, G, tau, seed, head_k=2):
+    def __init__(self, n_in, n1, n2, classes, G, tau, seed, head_k=2, learn_wiring=False):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
-        self.l1 = LutLayer(n1, 4, n_in, gen)
-        self.l2 = LutLayer(n2, 4, n1, gen) if n2 else None
-        self.head = LutLayer(classes * G, head_k, n_in + n1 + n2, gen)
+        self.l1 = LutLayer(n1, 4, n_in, gen, learn_wiring)
+        self.l2 = LutLayer(n2, 4, n1, gen, learn_wiring) if n2 else None
+        self.head = LutLayer(classes * G, head_k, n_in + n1 + n2, gen, learn_wiring)
         self.classes, self.G, self.tau = classes, G, tau
 
     def forward(self, x):
@@ -80,6 +108,26 @@ class Net(torch.nn.Module):
             parts.append(self.l2(h1))
         o = self.head(torch.cat(parts, 1))
         return o.view(o.shape[0], self.classes, self.G).sum(-1) / self.tau
+
+    def live(self, n_in: int) -> dict:
+        """What the discrete network keeps: live input bits and LUT4 nodes (read, through the pins
+        their tables depend on, by a head node), and a rough iCE40 LC count (1.26 LC per input bit as
+        the streaming encoder's estimates give, 1 per LUT4 node and per head bit, 330 for head and top)."""
+        n1 = self.l1.n
+        n2 = self.l2.n if self.l2 is not None else 0
+        need = torch.zeros(n_in + n1 + n2, dtype=torch.bool)
+        hw, hu = self.head.wiring(), self.head.pins_used()
+        need[hw[hu]] = True
+        if self.l2 is not None:
+            w2, u2 = self.l2.wiring(), self.l2.pins_used()
+            live2 = need[n_in + n1:]
+            need[n_in:n_in + n1][w2[live2][u2[live2]]] = True
+        w1, u1 = self.l1.wiring(), self.l1.pins_used()
+        live1 = need[n_in:n_in + n1]
+        need[:n_in][w1[live1][u1[live1]]] = True
+        inputs, nodes = int(need[:n_in].sum()), int(need[n_in:].sum())
+        head = self.classes * self.G
+        return {"live_inputs": inputs, "live_lut4": nodes, "approx_lcs": round(1.26 * inputs + nodes + head + 330)}
 
 
 def main():
@@ -92,6 +140,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.03)
     ap.add_argument("--bs", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--learn-wiring", action="store_true", help="learned wiring (DWN-style mapping)")
     ap.add_argument("--netlist", default="runs/fashion_up5k_ft/netlist.json", help="whose live input bits to read")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -109,7 +158,7 @@ def main():
 
     xt, yt = enc(rest.x_train), torch.from_numpy(rest.y_train)
     xv, yv = enc(xv), torch.from_numpy(yv)
-    model = Net(xt.shape[1], a.n1, a.n2, 10, a.G, a.tau, a.seed)
+    model = Net(xt.shape[1], a.n1, a.n2, 10, a.G, a.tau, a.seed, learn_wiring=a.learn_wiring)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     steps = a.epochs * math.ceil(len(yt) / a.bs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=a.lr * 0.0333)
@@ -131,9 +180,11 @@ def main():
                       for s in range(0, len(yv), 2000)) / len(yv)
         hist.append(acc)
         print(f"epoch {ep + 1} loss {tot / len(yt):.4f} val {acc:.4f} {time.time() - t0:.1f}s", flush=True)
+    live = model.live(xt.shape[1])
+    print(live, flush=True)
     if a.out:
         with open(a.out, "a") as fh:
-            fh.write(json.dumps({**vars(a), "val": hist[-1], "hist": hist}) + "\n")
+            fh.write(json.dumps({**vars(a), "val": hist[-1], "hist": hist, **live}) + "\n")
 
 
 if __name__ == "__main__":
