@@ -1,17 +1,19 @@
 """Probe (not product code): would learned LUT4 nodes give a Fashion-MNIST network more accuracy per
-iCE40 logic cell than the two-input gates? (docs/training.md, "Seventeenth round".)
+iCE40 logic cell than the two-input gates? (docs/training.md, "Seventh round".)
 
 Every node is a 4-input truth table (one LC on the iCE40, its flip-flop free); the head bits stay
 two-input (LUT2 + the serial head's load multiplexer = one LUT4). Forward is discrete (binary inputs,
 tables thresholded at 0: no discretisation gap); backward is the multilinear extension of the
 sigmoid table at the binary point, so d out / d input_i = p[j with bit i set] - p[j with bit i clear].
 
-Network: the 1220 live input bits of runs/fashion_up5k_ft (the committed up5k model) -> n1 LUT4 nodes
--> n2 LUT4 nodes -> K*G LUT2 head nodes reading [inputs | n1 | n2], fixed random wiring -> group sum /
-tau -> cross-entropy; Adam, cosine lr; validation split 0.1 (train.data.hold_out). One thread.
+Network: the live input bits of a gate network (--netlist; one trained with the same validation split,
+so the pool never saw the validation images) -> n1 LUT4 nodes -> n2 LUT4 nodes -> K*G LUT2 head nodes
+reading [inputs | n1 | n2], wiring fixed at random or learned (--learn-wiring) -> group sum / tau ->
+cross-entropy; Adam, cosine lr; validation split 0.1 (train.data.hold_out). One thread.
 
-    .venv/bin/logicforge train --config configs/fashion_mnist_up5k.yaml --name fashion_up5k_ft   # the input bits
-    .venv/bin/python tools/fit/lut4_probe.py --n1 800 --n2 400 --G 160 --out runs/lut4_probe.jsonl
+    .venv/bin/python tools/fit/sweep.py tools/fit/sweep_fashion16c.yaml runs/sweep_fashion16c.jsonl   # the input bits
+    .venv/bin/python tools/fit/lut4_probe.py --n1 800 --n2 400 --G 160 --learn-wiring \
+        --netlist runs/sweep_fashion16c/ft10_lr003_s0/netlist.json --out runs/lut4_probe.jsonl
 """
 import argparse
 import json
@@ -141,7 +143,8 @@ def main():
     ap.add_argument("--bs", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--learn-wiring", action="store_true", help="learned wiring (DWN-style mapping)")
-    ap.add_argument("--netlist", default="runs/fashion_up5k_ft/netlist.json", help="whose live input bits to read")
+    ap.add_argument("--netlist", default="runs/sweep_fashion16c/ft10_lr003_s0/netlist.json",
+                    help="the gate network whose live input bits are the pool")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
