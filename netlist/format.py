@@ -16,10 +16,14 @@ import numpy as np
 
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import write_text
+from logicforge.netlist import lut
 from logicforge.netlist.gates import NUM_OPS
 
 FORMAT = "logicforge-netlist"
-VERSION = 1
+#: Version 1: gate layers only. Version 2 adds LUT4 layers; a netlist without one is still written as
+#: version 1, so gate-only files read the same everywhere.
+VERSION = 2
+VERSIONS = (1, 2)
 MAX_FEATURE_WIDTH = 32
 
 
@@ -47,6 +51,29 @@ class Layer:
 
     def __len__(self) -> int:
         return len(self.op)
+
+
+@dataclass
+class LutLayer:
+    """One LUT4 layer (``netlist/lut.py``): node ``n`` outputs bit ``sum(2**i * input(ins[n, i]))`` of
+    its 16-bit ``table[n]``."""
+
+    table: np.ndarray
+    ins: np.ndarray
+
+    def __post_init__(self):
+        self.table = np.asarray(self.table, dtype=np.int64)
+        self.ins = np.asarray(self.ins, dtype=np.int64).reshape(-1, lut.PINS)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def layer_dict(layer) -> dict:
+    """A layer's JSON object."""
+    if isinstance(layer, LutLayer):
+        return {"lut4": layer.table.tolist(), "in": layer.ins.tolist()}
+    return {"op": layer.op.tolist(), "a": layer.a.tolist(), "b": layer.b.tolist()}
 
 
 @dataclass
@@ -79,6 +106,11 @@ class Netlist:
         """Bits needed for a class score, a popcount in 0..group_size."""
         return score_width(self.group_size)
 
+    @property
+    def has_luts(self) -> bool:
+        """Whether any layer is a LUT4 layer (a version-2 netlist)."""
+        return any(isinstance(layer, LutLayer) for layer in self.layers)
+
     def encoded_bits(self) -> list[tuple[int, int]]:
         """(feature, threshold) of every encoded bit, in encoded-bit order."""
         return [(f, t) for f, ts in enumerate(self.thresholds) for t in ts]
@@ -87,13 +119,13 @@ class Netlist:
     def to_dict(self) -> dict:
         d = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": VERSION if self.has_luts else 1,
             "inputs": {
                 "features": int(self.features),
                 "feature_width": int(self.feature_width),
                 "thresholds": [[int(t) for t in ts] for ts in self.thresholds],
             },
-            "layers": [{"op": l.op.tolist(), "a": l.a.tolist(), "b": l.b.tolist()} for l in self.layers],
+            "layers": [layer_dict(l) for l in self.layers],
             "outputs": {
                 "classes": self.classes,
                 "class_names": list(self.class_names),
@@ -117,8 +149,11 @@ class Netlist:
         lines = [",\n \"layers\": ["]
         for i, l in enumerate(layers):
             sep = "," if i + 1 < len(layers) else ""
-            lines.append("\n  {\"op\": %s,\n   \"a\": %s,\n   \"b\": %s}%s" % (
-                json.dumps(l["op"]), json.dumps(l["a"]), json.dumps(l["b"]), sep))
+            if "lut4" in l:
+                lines.append("\n  {\"lut4\": %s,\n   \"in\": %s}%s" % (json.dumps(l["lut4"]), json.dumps(l["in"]), sep))
+            else:
+                lines.append("\n  {\"op\": %s,\n   \"a\": %s,\n   \"b\": %s}%s" % (
+                    json.dumps(l["op"]), json.dumps(l["a"]), json.dumps(l["b"]), sep))
         write_text(path, body + "".join(lines) + "\n ]\n}\n")
 
     def validate(self) -> "Netlist":
@@ -182,8 +217,9 @@ def _parse(d, source: str) -> Netlist:
         fail("top level", "must be a JSON object")
     if get(d, "format", "") != FORMAT:
         fail("format", f"must be {FORMAT!r}, got {d['format']!r}")
-    if get(d, "version", "") != VERSION:
-        fail("version", f"unsupported version {d['version']!r} (this reader knows {VERSION})")
+    version = get(d, "version", "")
+    if not _is_int(version) or version not in VERSIONS:
+        fail("version", f"unsupported version {version!r} (this reader knows {', '.join(map(str, VERSIONS))})")
 
     inputs = get(d, "inputs", "")
     features = int_in(get(inputs, "features", "inputs"), "inputs.features", 1)
@@ -211,7 +247,26 @@ def _parse(d, source: str) -> Netlist:
     for i, l in enumerate(raw_layers):
         where = f"layers[{i}]"
         if not isinstance(l, dict):
-            fail(where, "must be an object with arrays op, a and b")
+            fail(where, "must be an object with arrays op, a and b (or lut4 and in)")
+        if "lut4" in l or "in" in l:
+            if version < 2:
+                fail(where, "a LUT4 layer (lut4, in) needs version 2")
+            table = int_array(get(l, "lut4", where), f"{where}.lut4", 0, (1 << lut.TABLE_BITS) - 1)
+            ins = get(l, "in", where)
+            if not isinstance(ins, list):
+                fail(f"{where}.in", f"must be a list with {lut.PINS} input indices per node")
+            rows = []
+            for n, row in enumerate(ins):
+                if not isinstance(row, list) or len(row) != lut.PINS:
+                    fail(f"{where}.in[{n}]", f"must be a list of {lut.PINS} input indices")
+                rows.append(int_array(row, f"{where}.in[{n}]", 0, width_in - 1))
+            if len(rows) != len(table):
+                fail(where, f"lut4 and in differ in length ({len(table)}, {len(rows)})")
+            if len(table) == 0:
+                fail(where, "has no nodes")
+            layers.append(LutLayer(table, np.array(rows, dtype=np.int64)))
+            width_in = len(table)
+            continue
         op = int_array(get(l, "op", where), f"{where}.op", 0, NUM_OPS - 1)
         a = int_array(get(l, "a", where), f"{where}.a", 0, width_in - 1)
         b = int_array(get(l, "b", where), f"{where}.b", 0, width_in - 1)
@@ -237,7 +292,7 @@ def _parse(d, source: str) -> Netlist:
         fail("outputs.tau", f"must be a positive finite number, got {tau!r}")
     if width_in != classes * group:
         fail(f"layers[{len(layers) - 1}]",
-             f"last layer has {width_in} gates, expected classes*group_size = {classes * group}")
+             f"last layer has {width_in} nodes, expected classes*group_size = {classes * group}")
 
     known = {"format", "version", "inputs", "layers", "outputs"}
     extra = {k: v for k, v in d.items() if k not in known}

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from logicforge.errors import LogicforgeError
-from logicforge.netlist.format import Netlist
+from logicforge.netlist import lut
+from logicforge.netlist.format import LutLayer, Netlist
 from logicforge.netlist.gates import apply_bitwise
 
 
@@ -76,7 +77,10 @@ def layer_outputs(net: Netlist, x) -> list[np.ndarray]:
     words = pack(encode(net, x))
     outs = [words]
     for layer in net.layers:
-        words = apply_bitwise(layer.op, words[layer.a], words[layer.b])
+        if isinstance(layer, LutLayer):
+            words = lut.apply_bitwise(layer.table, words[layer.ins])
+        else:
+            words = apply_bitwise(layer.op, words[layer.a], words[layer.b])
         outs.append(words)
     return outs
 

@@ -145,16 +145,22 @@ def main():
     ap.add_argument("--learn-wiring", action="store_true", help="learned wiring (DWN-style mapping)")
     ap.add_argument("--netlist", default="runs/sweep_fashion16c/ft10_lr003_s0/netlist.json",
                     help="the gate network whose live input bits are the pool")
+    ap.add_argument("--all-bits", type=int, default=0,
+                    help="pool: every bit of a quantile thermometer with this many thresholds (fitted on the "
+                         "training split) instead of a gate network's live bits")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     ds = load_dataset("fashion_mnist")
-    net0 = load(a.netlist)
-    g, _ = optimize(net0)
-    bits = list(g.inputs)  # (feature, threshold value) of every live input bit
-    fi = np.array([b[0] for b in bits]); ti = np.array([b[1] for b in bits])
     rest, xv, yv = hold_out(ds, 0.1)
+    if a.all_bits:
+        from logicforge.train.encoding import fit_thresholds
+        bits = [(f, t) for f, ts in enumerate(fit_thresholds(rest.x_train, a.all_bits, "quantile")) for t in ts]
+    else:
+        g, _ = optimize(load(a.netlist))
+        bits = list(g.inputs)  # (feature, threshold value) of every live input bit
+    fi = np.array([b[0] for b in bits]); ti = np.array([b[1] for b in bits])
 
     def enc(x):
         return torch.from_numpy((x[:, fi] >= ti).astype(np.float32))
