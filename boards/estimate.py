@@ -20,6 +20,7 @@ from logicforge.errors import LogicforgeError
 #: Fitted coefficients (``python -m logicforge.boards.calibrate --fit``; docs/hardware.md).
 COEF = {
     "gate_luts": 0.78,      # LUT4 per gate of the optimised DAG (ABC merges 2-level trees)
+    "table_luts": 1.0,      # LUT4 per table node (netlist LUT4 layers) of the optimised DAG: one LUT each
     "lc_scale": 1.0,        # nextpnr logic cells per structural cell
     "lut_scale": 0.80,      # yosys LUT4 per structural LUT (ABC shares logic the count does not see)
     "ff_scale": 0.95,       # yosys flip-flops per structural flip-flop (constant registers removed)
@@ -142,7 +143,7 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
         alive = sch.registered(k)
         produced += int(np.sum(alive & (stage == k)))
         delay += int(np.sum(alive & (stage < k)))
-    luts = COEF["gate_luts"] * graph.num_gates
+    luts = COEF["gate_luts"] * (graph.num_gates - graph.num_luts) + COEF["table_luts"] * graph.num_luts
     chain = 0
     if serial:
         lits = [int(o) for o in graph.outputs if (int(o) >> 1) != passes.CONST]
@@ -150,7 +151,9 @@ def gates_cost(graph, lps: int, *, pre_encoded: bool, head: str = "tree", classe
         # every class with a non-constant output has a chain of G bits (padded with 0s)
         chain = G * sum(1 for k in range(K)
                         if any((int(o) >> 1) != passes.CONST for o in graph.outputs[k * G:(k + 1) * G]))
-        merged = {o >> 1 for o in lits if sch.stages and stage[o >> 1] == sch.stages and (o >> 1) >= graph.first_gate}
+        # a table node has no pin to spare for the multiplexer
+        merged = {o >> 1 for o in lits if sch.stages and stage[o >> 1] == sch.stages and (o >> 1) >= graph.first_gate
+                  and graph.op[(o >> 1) - graph.first_gate] != passes.LUT}
         luts += chain - COEF["serial_chain_merge"] * len(merged)
         valid = pipeline.serial_load_cycle(depth=sch.depth, layers_per_stage=lps, pre_encoded=pre_encoded)
     else:

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from logicforge.hdl import pipeline
 from logicforge.hdl.encoder import ge_const
-from logicforge.hdl.gate_logic import gate_expr
+from logicforge.hdl.gate_logic import gate_expr, lut_expr
 from logicforge.hdl.head import (SerialScorer, build_head, build_serial_scorer, build_shift_chains,
                                  class_width)
 from logicforge.netlist import passes
@@ -200,6 +200,10 @@ class LogicNetCore(wiring.Component):
                 exprs = []
                 for j in js:
                     op = g.op[j]
+                    if op == passes.LUT:
+                        table, ins = g.luts[j]
+                        exprs.append(lut_expr(table, [operand(n) for n in ins]))
+                        continue
                     a = operand(g.a[j]) if READS_A[op] else None
                     b = operand(g.b[j]) if READS_B[op] else None
                     exprs.append(gate_expr(op, a, b))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const
+from amaranth.hdl import Cat, Const
 
 from logicforge.netlist.gates import READS_A, READS_B, TRUTH
 
@@ -30,3 +30,9 @@ def gate_expr(op: int, a, b):
         return _literal(a, 1 - ia) | _literal(b, 1 - ib)
     # two minterms and both inputs read: XOR or XNOR
     return (a ^ b) if t[0, 0] == 0 else ~(a ^ b)
+
+
+def lut_expr(table: int, pins: list):
+    """A table node (``netlist/lut.py``) of 1-bit values ``pins``: bit ``sum(2**i * pins[i])`` of
+    ``table``, one LUT of ``len(pins)`` inputs."""
+    return Const(int(table), 1 << len(pins)).bit_select(Cat(*pins), 1)

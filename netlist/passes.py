@@ -19,22 +19,30 @@ Gate inputs are nodes, never inverted literals: an inversion is absorbed into th
 Every op manipulation (inverting an input, swapping inputs, complementing, restricting to a
 constant input) is derived from ``gates.TRUTH``.
 
+Table nodes (a netlist's LUT4 layers, ``netlist/lut.py``) are gates with op ``LUT``; ``luts[j]``
+holds their ``(table, input nodes)``. Every rebuild puts them in a normal form: inversions and
+constants absorbed into the table, pins the table ignores dropped, the input nodes in ascending
+order; a node left with two pins or fewer becomes an ordinary gate, a wire or a constant, so the
+passes then treat it as one.
+
 Every pass maps a ``Graph`` to a ``Graph`` computing the same K*G output bits for every input;
 ``optimize`` runs them to a fixed point and reports gate counts before and after each.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
-from logicforge.netlist import reference
-from logicforge.netlist.format import Netlist
+from logicforge.netlist import lut, reference
+from logicforge.netlist.format import LutLayer, Netlist
 from logicforge.netlist.gates import NUM_OPS, READS_A, READS_B, TRUTH, apply_bitwise
 
 CONST = 0  #: node id of the constant 0 (literal 0 = false, literal 1 = true)
+LUT = NUM_OPS  #: the op of a table node; ``Graph.luts[j]`` holds its table and input nodes
 
 
 # -- op algebra, derived from TRUTH ------------------------------------------------------------
@@ -78,6 +86,7 @@ class Graph:
     a: list[int]
     b: list[int]
     outputs: list[int]
+    luts: dict[int, tuple[int, tuple[int, ...]]] = field(default_factory=dict)
 
     @property
     def num_inputs(self) -> int:
@@ -85,7 +94,13 @@ class Graph:
 
     @property
     def num_gates(self) -> int:
+        """Nodes that compute: two-input gates and table nodes."""
         return len(self.op)
+
+    @property
+    def num_luts(self) -> int:
+        """Table nodes among the gates."""
+        return len(self.luts)
 
     @property
     def first_gate(self) -> int:
@@ -98,6 +113,9 @@ class Graph:
     def reads(self, j: int) -> tuple[int, ...]:
         """The nodes gate ``j`` actually depends on (an op may ignore an input)."""
         op = self.op[j]
+        if op == LUT:
+            table, ins = self.luts[j]
+            return tuple(n for i, n in enumerate(ins) if _depends(table, len(ins), i))
         return tuple(n for n, r in ((self.a[j], READS_A[op]), (self.b[j], READS_B[op])) if r)
 
     def levels(self) -> np.ndarray:
@@ -119,8 +137,14 @@ class Graph:
         assert len(self.op) == len(self.a) == len(self.b)
         assert len(self.outputs) == self.classes * self.group_size
         f = self.first_gate
+        assert all(self.op[j] == LUT for j in self.luts)
         for j in range(self.num_gates):
-            assert 0 <= self.op[j] < NUM_OPS
+            assert 0 <= self.op[j] <= LUT
+            if self.op[j] == LUT:
+                table, ins = self.luts[j]
+                assert 1 <= len(ins) <= lut.PINS and 0 <= table < 1 << (1 << len(ins))
+                assert all(0 <= n < f + j for n in ins), f"table node {j} reads a later node"
+                continue
             assert 0 <= self.a[j] < f + j and 0 <= self.b[j] < f + j, f"gate {j} reads a later node"
         assert all(0 <= o < 2 * self.num_nodes for o in self.outputs)
         return self
@@ -129,33 +153,68 @@ class Graph:
 def from_netlist(net: Netlist) -> Graph:
     """The netlist as a graph: one node per encoded bit and per gate, nothing simplified."""
     inputs = net.encoded_bits()
-    op, a, b = [], [], []
+    op, a, b, luts = [], [], [], {}
     prev_base = 1  # node id of the previous layer's first signal
     base = 1 + len(inputs)
     for layer in net.layers:
-        op.extend(int(v) for v in layer.op)
-        a.extend(prev_base + int(v) for v in layer.a)
-        b.extend(prev_base + int(v) for v in layer.b)
+        if isinstance(layer, LutLayer):
+            for table, ins in zip(layer.table.tolist(), layer.ins.tolist()):
+                nodes = tuple(prev_base + int(i) for i in ins)
+                luts[len(op)] = (int(table), nodes)
+                op.append(LUT)
+                a.append(nodes[0])
+                b.append(nodes[1])
+        else:
+            op.extend(int(v) for v in layer.op)
+            a.extend(prev_base + int(v) for v in layer.a)
+            b.extend(prev_base + int(v) for v in layer.b)
         prev_base, base = base, base + len(layer)
     outputs = [2 * (prev_base + i) for i in range(len(net.layers[-1]))]
     return Graph(net.features, net.feature_width, net.classes, net.group_size,
-                 list(inputs), op, a, b, outputs).check()
+                 list(inputs), op, a, b, outputs, luts).check()
+
+
+@lru_cache(maxsize=1 << 16)
+def _depends(table: int, k: int, i: int) -> bool:
+    return lut.depends(table, k, i)
+
+
+def _normal_table(table: int, lits: list[int]) -> tuple[int, tuple[int, ...]]:
+    """A table node reading literals ``lits`` in normal form: ``(table, nodes)`` over the distinct,
+    non-constant nodes it depends on, in ascending order."""
+    k = len(lits)
+    nodes = [lit >> 1 for lit in lits]
+    for i, lit in enumerate(lits):
+        if lit & 1:
+            table = lut.flip(table, k, i)
+        if nodes[i] == CONST:
+            table = lut.restrict(table, k, i, 0)
+    for i in range(k):
+        for j in range(i + 1, k):
+            if nodes[j] == nodes[i] != CONST:
+                table = lut.tie(table, k, i, j)
+    keep = sorted((i for i in range(k) if nodes[i] != CONST and _depends(table, k, i)
+                   and nodes[i] not in nodes[:i]), key=lambda i: nodes[i])
+    return lut.select(table, k, keep), tuple(nodes[i] for i in keep)
 
 
 # -- the rebuild every pass is made of ---------------------------------------------------------
 
 #: rule(op, a, b, next_literal) -> a replacement literal for the gate, or None to keep it.
 Rule = Callable[[int, int, int, int], "int | None"]
+#: lut_rule(table, nodes, next_literal): the same for a table node of three or four pins (normal form).
+LutRule = Callable[[int, tuple, int], "int | None"]
 
 
 def _rebuild(g: Graph, rule: Rule | None = None, *, live: np.ndarray | None = None,
-             keep_inputs: list[bool] | None = None) -> Graph:
+             keep_inputs: list[bool] | None = None, lut_rule: LutRule | None = None) -> Graph:
     """Copy ``g`` gate by gate in topological order.
 
     Each gate's inputs are first mapped through the replacements made so far; an inverted input
     literal is absorbed into the op; an input the op ignores is pointed at the other input (or at
     the constant node), so later passes see only real dependencies. Then ``rule`` may replace the
-    gate by a literal. Gates with ``live[node]`` false are dropped (nothing live reads them).
+    gate by a literal. A table node is put in normal form (see the module docstring) first; with two
+    pins or fewer left it continues as a gate, else ``lut_rule`` may replace it. Gates with ``live[node]`` false are dropped (nothing live reads them).
     Inputs with ``keep_inputs[i]`` false are dropped (nothing reads them) and the rest renumbered.
     """
     n_in = g.num_inputs
@@ -167,25 +226,46 @@ def _rebuild(g: Graph, rule: Rule | None = None, *, live: np.ndarray | None = No
         lit_of.append(2 * nxt if k else 0)
         nxt += int(k)
     first = 1 + len(inputs)
-    op_out, a_out, b_out = [], [], []
+    op_out, a_out, b_out, luts_out = [], [], [], {}
     f = g.first_gate
     for j in range(g.num_gates):
         if live is not None and not live[f + j]:
             lit_of.append(0)
             continue
         op = g.op[j]
-        a, b = g.a[j], g.b[j]
-        if not READS_A[op]:
-            a = b if READS_B[op] else CONST
-        if not READS_B[op]:
-            b = a
-        la, lb = lit_of[a], lit_of[b]
+        new_lit = 2 * (first + len(op_out))
+        if op == LUT:
+            table, ins = g.luts[j]
+            table, nodes = _normal_table(table, [lit_of[n] for n in ins])
+            if len(nodes) <= 1:  # a constant, a wire or an inversion
+                lit_of.append(int(table & 1) if not nodes else _unary_literal(table & 1, (table >> 1) & 1, nodes[0]))
+                continue
+            if len(nodes) > 2:
+                r = lut_rule(table, nodes, new_lit) if lut_rule is not None else None
+                if r is not None:
+                    lit_of.append(int(r))
+                    continue
+                luts_out[len(op_out)] = (table, nodes)
+                op_out.append(LUT)
+                a_out.append(nodes[0])
+                b_out.append(nodes[1])
+                lit_of.append(new_lit)
+                continue
+            # two pins: the gate with this table (pin 0 is a, pin 1 is b: bit a + 2b)
+            op = _op_with_table(np.array([[(table >> (ia + 2 * ib)) & 1 for ib in (0, 1)] for ia in (0, 1)]))
+            la, lb = 2 * nodes[0], 2 * nodes[1]
+        else:
+            a, b = g.a[j], g.b[j]
+            if not READS_A[op]:
+                a = b if READS_B[op] else CONST
+            if not READS_B[op]:
+                b = a
+            la, lb = lit_of[a], lit_of[b]
         if la & 1:
             op = INVERT_A[op]
         if lb & 1:
             op = INVERT_B[op]
         na, nb = la >> 1, lb >> 1
-        new_lit = 2 * (first + len(op_out))
         r = rule(op, na, nb, new_lit) if rule is not None else None
         if r is not None:
             lit_of.append(int(r))
@@ -196,7 +276,7 @@ def _rebuild(g: Graph, rule: Rule | None = None, *, live: np.ndarray | None = No
         lit_of.append(new_lit)
     outputs = [lit_of[o >> 1] ^ (o & 1) for o in g.outputs]
     return Graph(g.features, g.feature_width, g.classes, g.group_size, inputs,
-                 op_out, a_out, b_out, outputs)
+                 op_out, a_out, b_out, outputs, luts_out)
 
 
 # -- the passes --------------------------------------------------------------------------------
@@ -251,7 +331,15 @@ def absorb_wires(g: Graph) -> Graph:
 def merge_duplicates(g: Graph) -> Graph:
     """Merge gates computing the same function of the same nodes, up to input order and output
     complement (a NAND of x, y reuses an AND of y, x and inverts it)."""
-    seen: dict[tuple[int, int, int], int] = {}
+    seen: dict[tuple, int] = {}
+
+    def lut_rule(table, nodes, next_lit):
+        inv = table & 1
+        key = (lut.complement(table, len(nodes)) if inv else table, nodes)
+        if key in seen:
+            return seen[key] ^ inv
+        seen[key] = next_lit ^ inv
+        return None
 
     def rule(op, a, b, next_lit):
         if a > b:
@@ -263,7 +351,7 @@ def merge_duplicates(g: Graph) -> Graph:
         seen[key] = next_lit ^ inv
         return None
 
-    return _rebuild(g, rule)
+    return _rebuild(g, rule, lut_rule=lut_rule)
 
 
 def drop_unused_inputs(g: Graph) -> Graph:
@@ -340,9 +428,16 @@ def evaluate_bits(g: Graph, x) -> np.ndarray:
     b = np.asarray(g.b, dtype=np.int64)
     glev = lev[f:]
     for level in range(1, int(glev.max(initial=0)) + 1):
-        idx = np.nonzero(glev == level)[0]
+        idx = np.nonzero((glev == level) & (op != LUT))[0]
         if len(idx):
             vals[f + idx] = apply_bitwise(op[idx], vals[a[idx]], vals[b[idx]])
+        by_pins: dict[int, list[int]] = {}
+        for j in np.nonzero((glev == level) & (op == LUT))[0].tolist():
+            by_pins.setdefault(len(g.luts[j][1]), []).append(j)
+        for js in by_pins.values():
+            tables = np.array([g.luts[j][0] for j in js], dtype=np.int64)
+            ins = np.array([g.luts[j][1] for j in js], dtype=np.int64)
+            vals[f + np.array(js)] = lut.apply_bitwise(tables, vals[ins])
     out_nodes = np.array([o >> 1 for o in g.outputs], dtype=np.int64)
     inv = np.array([o & 1 for o in g.outputs], dtype=bool)
     out = vals[out_nodes]

@@ -8,7 +8,8 @@ a bug with the generator it checks:
   with Verilog's ``>=`` (the generator writes AND/OR chains);
 * **gates**: every gate of every layer of the *original* netlist (no passes), through the
   function ``gate(op, a, b) = op[{~a, ~b}]``, the format's definition "bit 3 - (2a + b) of op"
-  (3 - (2a + b) is the 2-bit number {~a, ~b});
+  (3 - (2a + b) is the 2-bit number {~a, ~b}); every LUT4 node through ``lut4(t, {p3, p2, p1, p0})
+  = t[{p3, p2, p1, p0}]``, the format's "bit p0 + 2 p1 + 4 p2 + 8 p3 of the table";
 * **scores**: per class a popcount of its G last-layer bits, a tree of ``+`` over neighbouring
   pairs (the generator uses 4-bit XOR/AND compressors, then an adder tree);
 * **class**: a knockout over neighbouring pairs in which the right candidate survives only with
@@ -56,6 +57,11 @@ def front_verilog(net: Netlist) -> str:
              "  function gate(input [3:0] op, input a, input b);",
              "    gate = op[{~a, ~b}];",
              "  endfunction",
+             "  // docs/netlist.md: a LUT4 node outputs bit p0 + 2 p1 + 4 p2 + 8 p3 of its table,",
+             "  // the 4-bit number {p3, p2, p1, p0}",
+             "  function lut4(input [15:0] t, input [3:0] p);",
+             "    lut4 = t[p];",
+             "  endfunction",
              f"  wire [{n_bits - 1}:0] x;"]
     i = 0
     for f, ts in enumerate(net.thresholds):
@@ -66,8 +72,13 @@ def front_verilog(net: Netlist) -> str:
     for li, layer in enumerate(net.layers):
         name = f"l{li}"
         lines.append(f"  wire [{len(layer) - 1}:0] {name};")
-        for n, (op, a, b) in enumerate(zip(layer.op.tolist(), layer.a.tolist(), layer.b.tolist())):
-            lines.append(f"  assign {name}[{n}] = gate(4'd{op}, {prev}[{a}], {prev}[{b}]);")
+        if hasattr(layer, "table"):  # a LUT4 layer: bit p0 + 2 p1 + 4 p2 + 8 p3 of the table
+            for n, (t, ins) in enumerate(zip(layer.table.tolist(), layer.ins.tolist())):
+                pins = ", ".join(f"{prev}[{i}]" for i in reversed(ins))
+                lines.append(f"  assign {name}[{n}] = lut4(16'd{t}, {{{pins}}});")
+        else:
+            for n, (op, a, b) in enumerate(zip(layer.op.tolist(), layer.a.tolist(), layer.b.tolist())):
+                lines.append(f"  assign {name}[{n}] = gate(4'd{op}, {prev}[{a}], {prev}[{b}]);")
         prev = name
     lines += [f"  assign class_bits = {prev};", "endmodule", ""]
     return "\n".join(lines)

@@ -43,7 +43,8 @@ def _mutations():
 
     return [
         (set_(["format"], "other"), "format"),
-        (set_(["version"], 2), "version"),
+        (set_(["version"], 3), "version"),
+        (set_(["version"], True), "version"),
         (delete(["inputs"]), "inputs"),
         (set_(["inputs", "features"], 0), "inputs.features"),
         (set_(["inputs", "features"], True), "inputs.features"),

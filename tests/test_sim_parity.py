@@ -174,6 +174,14 @@ def net_c():
     return net.validate()
 
 
+def net_d():
+    """LUT4 layers (netlist/lut.py): digits features (4 bits), two LUT4 layers (random and
+    degenerate tables, repeated pins) and a gate head, K=10, G=4. layers_per_stage=2."""
+    rng = np.random.default_rng(14)
+    return random_netlist(rng, features=64, feature_width=4, thresholds_per_feature=2, layer_widths=(120, 80),
+                          classes=10, group_size=4, lut_layers=(0, 1))
+
+
 def digits_4bit() -> np.ndarray:
     from sklearn.datasets import load_digits
 
@@ -184,7 +192,11 @@ CASES = {
     "a_lps1": (net_a, 1, 10000),
     "b_lps2": (net_b, 2, 3000),
     "c_lps3": (net_c, 3, 3000),
+    "d_lut_lps2": (net_d, 2, 3000),
 }
+
+
+DIGITS = ("a_lps1", "d_lut_lps2")  # cases also run on the 1797 digits images
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +212,7 @@ def parity(request, sim_root):
     name = request.param
     make, lps, n_random = CASES[name]
     net = make()
-    x_test = digits_4bit() if name == "a_lps1" else None
+    x_test = digits_4bit() if name in DIGITS else None
     out = sim_root / "build" / name / "sim"
     report = run_parity(net, x_test, random=n_random, layers_per_stage=lps, build_dir=out, seed=5)
     return name, net, report, out
@@ -228,7 +240,7 @@ def observed_match_reference(net, out, report):
 @pytest.mark.verilator
 def test_core_is_bit_exact(parity):
     name, net, report, out = parity
-    n_test = 1797 if name == "a_lps1" else 0
+    n_test = 1797 if name in DIGITS else 0
     assert report["passed"]
     assert report["mismatches"] == 0 and report["valid_errors"] == 0
     assert report["test_samples"] == n_test and report["random_samples"] == CASES[name][2]
@@ -367,7 +379,7 @@ def serial_parity(request, sim_root):
     name = request.param
     make, lps, n_random = CASES[name]
     net = make()
-    x_test = digits_4bit() if name == "a_lps1" else None
+    x_test = digits_4bit() if name in DIGITS else None
 
     def generate(n, layers_per_stage=None):
         return core_verilog(n, layers_per_stage=layers_per_stage, head="serial")
