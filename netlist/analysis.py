@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from logicforge.netlist.format import Netlist
+from logicforge.netlist.format import LutLayer, Netlist
 from logicforge.netlist.gates import NAMES, NUM_OPS
 
 
@@ -21,8 +21,16 @@ def unused_gate_fraction(net: Netlist) -> float:
 
 
 def op_histogram(net: Netlist) -> dict[str, int]:
-    """Count of each gate type over all layers, keyed by gate name."""
+    """Count of each gate type over all gate layers, keyed by gate name; with LUT4 layers also
+    ``"LUT4"``, their node count."""
     counts = np.zeros(NUM_OPS, dtype=np.int64)
+    tables = 0
     for layer in net.layers:
-        counts += np.bincount(layer.op, minlength=NUM_OPS)
-    return {NAMES[i]: int(c) for i, c in enumerate(counts)}
+        if isinstance(layer, LutLayer):
+            tables += len(layer)
+        else:
+            counts += np.bincount(layer.op, minlength=NUM_OPS)
+    hist = {NAMES[i]: int(c) for i, c in enumerate(counts)}
+    if tables:
+        hist["LUT4"] = tables
+    return hist

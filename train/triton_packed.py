@@ -19,6 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
+from logicforge.errors import LogicforgeError
 from logicforge.netlist import gates, reference
 from logicforge.train.triton_kernels import block_size, check_device, device_guard, load4, load_wires, tile, tile2
 
@@ -174,6 +175,9 @@ class DeviceNetlist:
     """A netlist's layers as device tensors (op, a, b per layer) plus the minterm masks, made once."""
 
     def __init__(self, net, device):
+        if net.has_luts:
+            raise LogicforgeError("this netlist has LUT4 layers; the packed GPU evaluator runs gate layers only "
+                                  "(evaluate it on the CPU: the reference)")
         self.net = net
         self.device = torch.device(device)
         self.masks = minterm_masks(self.device)
