@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from logicforge.netlist.format import Netlist
+from logicforge.netlist.format import LutLayer, Netlist
 
 FRONT = "logicnet_spec_front"
 HEAD = "logicnet_spec_head"
@@ -72,7 +72,7 @@ def front_verilog(net: Netlist) -> str:
     for li, layer in enumerate(net.layers):
         name = f"l{li}"
         lines.append(f"  wire [{len(layer) - 1}:0] {name};")
-        if hasattr(layer, "table"):  # a LUT4 layer: bit p0 + 2 p1 + 4 p2 + 8 p3 of the table
+        if isinstance(layer, LutLayer):  # a LUT4 layer: bit p0 + 2 p1 + 4 p2 + 8 p3 of the table
             for n, (t, ins) in enumerate(zip(layer.table.tolist(), layer.ins.tolist())):
                 pins = ", ".join(f"{prev}[{i}]" for i in reversed(ins))
                 lines.append(f"  assign {name}[{n}] = lut4(16'd{t}, {{{pins}}});")

@@ -30,10 +30,14 @@ def format_report(report: list[dict], gates_in: int, inputs_in: int) -> str:
 def run(args) -> int:
     from logicforge import source
     from logicforge.netlist import passes
+    from logicforge.netlist.format import LutLayer
 
     net, name = source.load(args)
     graph, report = passes.optimize(net)
     print(f"{name}: {net.num_gates} gates in {len(net.layers)} layers, {net.num_inputs} encoded inputs; "
           f"optimised depth {graph.depth()}")
+    if net.has_luts:  # "gates" above and below count the LUT4 nodes too
+        print(f"LUT4 nodes: {sum(len(l) for l in net.layers if isinstance(l, LutLayer))} in the netlist, "
+              f"{graph.num_luts} after the passes (the rest became gates, wires or constants)")
     print(format_report(report, net.num_gates, net.num_inputs))
     return 0
