@@ -41,6 +41,14 @@ SCHEMA: dict[str, Key] = {
     "encoding.method": Key("quantile", ("uniform", "quantile"),
                            "thermometer thresholds: evenly spaced over each feature's training range, or at training-data quantiles"),
     "encoding.thresholds": Key(8, int, "thresholds (encoded bits) per feature, at most", minimum=1),
+    "node": Key("gate", ("gate", "lut4"),
+                "network node: gate: the 16 two-input gates (netlist/gates.py); lut4: learned 4-input truth tables "
+                "with learned wiring, widths giving the LUT4 layers and a head of two-input gates reading the inputs "
+                "and every LUT4 layer (docs/training.md, \"LUT4 nodes\"). lut4 takes no gate-only key "
+                "(mode, gumbel_*, cage_margin, init, residual_logit, connections, local_radius, backend, "
+                "wire_penalty, finetune_epochs) away from its default"),
+    "learn_wiring": Key(True, bool, "node: lut4 only: learn each LUT pin's input (argmax of a weight column, "
+                        "softmax gradient); false: the random initial wiring stays fixed"),
     "layers": Key(3, int, "number of gate layers (the last one has classes*group_size gates)", minimum=1),
     "width": Key(1000, int, "gates in each layer but the last", minimum=1),
     "widths": Key(None, list, "gates in each hidden layer, e.g. [2400, 1200, 600]; replaces layers and width when set",
@@ -160,8 +168,29 @@ def check_value(key: str, value, source: str):
     return value
 
 
-def resolve(d: dict | None, source: str) -> dict:
-    """Merge ``d`` over the defaults after checking every key and value."""
+#: Keys that only the gate network reads: with ``node: lut4`` each must keep its default.
+GATE_ONLY = ("mode", "gumbel_temperature", "gumbel_temperature_end", "gumbel_schedule", "cage_margin", "init",
+             "residual_logit", "connections", "local_radius", "backend", "wire_penalty", "wire_penalty_ramp",
+             "finetune_epochs", "finetune_lr")
+
+
+def check_combinations(flat: dict, source: str) -> None:
+    """Cross-key rules of a resolved (flat) config; ConfigError naming the key."""
+    if flat["node"] == "gate":
+        if flat["learn_wiring"] is not SCHEMA["learn_wiring"].default:
+            raise ConfigError(f"{source}: learn_wiring: only for node: lut4 (the gate network's wiring is fixed)")
+        return
+    if not flat["widths"]:
+        raise ConfigError(f"{source}: widths: node: lut4 needs widths, the LUT4 layers' sizes (e.g. [200, 100])")
+    for key in GATE_ONLY:
+        if flat[key] != SCHEMA[key].default:
+            raise ConfigError(f"{source}: {key}: {flat[key]!r} has no meaning with node: lut4 "
+                              f"(leave it at its default {SCHEMA[key].default!r})")
+
+
+def resolve(d: dict | None, source: str, *, check: bool = True) -> dict:
+    """Merge ``d`` over the defaults after checking every key and value (and, with ``check``, the
+    cross-key rules of ``check_combinations``)."""
     if d is None:
         d = {}
     if not isinstance(d, dict):
@@ -171,6 +200,8 @@ def resolve(d: dict | None, source: str) -> dict:
         if key not in SCHEMA:
             raise ConfigError(f"{source}: unknown key {key!r} (known keys: {', '.join(SCHEMA)})")
         flat[key] = check_value(key, value, source)
+    if check:
+        check_combinations(flat, source)
     return unflatten(flat)
 
 
@@ -194,13 +225,14 @@ def load(path: str | Path | None, overrides: dict | None = None) -> dict:
             where = f" (line {mark.line + 1})" if mark else ""
             what = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
             raise ConfigError(f"{path}: not valid YAML{where}: {what}") from None
-    cfg = resolve(data, source)
+    cfg = resolve(data, source, check=not overrides)
     if overrides:
         flat = flatten(cfg)
         for key, value in overrides.items():
             if key not in SCHEMA:
                 raise ConfigError(f"command line: unknown key {key!r}")
             flat[key] = check_value(key, value, "command line")
+        check_combinations(flat, f"{source} with the command line" if path is not None else "command line")
         cfg = unflatten(flat)
     if cfg["name"] is None:
         cfg["name"] = path.stem if path is not None else "default"
