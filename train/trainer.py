@@ -26,7 +26,8 @@ from logicforge.train import distill
 from logicforge.train import functional as F
 from logicforge.train.connections import grid_pairs, local_pairs
 from logicforge.train.encoding import fit_thresholds
-from logicforge.train.export import to_netlist
+from logicforge.train.export import lut_to_netlist, to_netlist
+from logicforge.train.lut_model import LutNet
 from logicforge.train.model import LogicNet
 
 CHECKPOINT = "checkpoint.pt"
@@ -91,6 +92,25 @@ class Trainer:
                                        classes=classes)
             self.teacher = distill.teacher_logits(net, ds.x_train)
         group = cfg["group_size"] or max(1, (cfg["widths"] or [cfg["width"]])[-1] // classes)
+        self.lut = cfg.get("node", "gate") == "lut4"  # the config rejects gate-only keys with it
+        if self.lut:
+            self.model = LutNet(self.bits_train.shape[1], classes, widths=cfg["widths"], group_size=group,
+                                tau=cfg["tau"], seed=cfg["seed"], learn_wiring=cfg["learn_wiring"])
+        else:
+            self._gate_model(cfg, classes, group)
+        self.model.to(self.device)
+        # fused: one kernel per step for all parameters (CPU and CUDA), the same update as the default
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], fused=True)
+        self.ddp = None
+        if world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.epoch = 0  # epochs completed
+        self.step = 0
+        self.frozen: list[torch.Tensor] | None = None  # per layer, the gates the fine-tune keeps (finetune_epochs)
+        self.history: list[dict] = []
+        self.train_seconds = 0.0
+
+    def _gate_model(self, cfg: dict, classes: int, group: int) -> None:
         self.model = LogicNet(
             self.bits_train.shape[1], classes, layers=cfg["layers"], width=cfg["width"], group_size=group,
             tau=cfg["tau"], mode=cfg["mode"], seed=cfg["seed"], init=cfg["init"],
@@ -108,18 +128,7 @@ class Trainer:
                                torch.Generator().manual_seed(_seed(cfg["seed"], 4)))
             for layer, (ia, ib) in zip(self.model.layers, pairs):
                 layer.ia.copy_(ia), layer.ib.copy_(ib)
-        self.model.to(self.device)
         self.model.cage_margin = cfg["cage_margin"]
-        # fused: one kernel per step for all parameters (CPU and CUDA), the same update as the default
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], fused=True)
-        self.ddp = None
-        if world > 1:
-            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
-        self.epoch = 0  # epochs completed
-        self.step = 0
-        self.frozen: list[torch.Tensor] | None = None  # per layer, the gates the fine-tune keeps (finetune_epochs)
-        self.history: list[dict] = []
-        self.train_seconds = 0.0
 
     # -- setup helpers --------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -183,6 +192,9 @@ class Trainer:
             saved.pop(key, None), mine.pop(key, None)
         for key in ("val_fraction", "wire_penalty", "wire_penalty_ramp"):  # checkpoints from before these keys: their default
             if key not in saved and mine.get(key) == 0.0:
+                mine.pop(key)
+        for key, default in (("node", "gate"), ("learn_wiring", True)):  # likewise
+            if key not in saved and mine.get(key) == default:
                 mine.pop(key)
         if "distill" not in saved and not (mine.get("distill") or {}).get("teacher"):
             mine.pop("distill", None)
@@ -259,7 +271,8 @@ class Trainer:
     def train_epoch(self) -> float:
         model = self.ddp or self.model
         self.model.train()
-        self.model.temperature = 1.0 if self.finetuning() else temperature_at(self.cfg, self.epoch)
+        if not self.lut:
+            self.model.temperature = 1.0 if self.finetuning() else temperature_at(self.cfg, self.epoch)
         total, count, hits, seen = 0.0, 0, 0, 0
         bar = None
         if self.progress and self.rank == 0:
@@ -330,7 +343,8 @@ class Trainer:
 
     @torch.no_grad()
     def train_mode_accuracy(self) -> float:
-        """Test accuracy of the network as trained: sampled gates (gumbel) or relaxed gates (softmax)."""
+        """Test accuracy of the network as trained: sampled gates (gumbel) or relaxed gates (softmax);
+        for LUT nodes the training forward is the discrete network itself."""
         self.model.train()
         correct = 0
         for start in range(0, len(self.y_test), 4096):
@@ -341,6 +355,10 @@ class Trainer:
 
     def netlist(self):
         ds = self.dataset
+        if self.lut:
+            return lut_to_netlist(self.model, features=ds.features, feature_width=ds.feature_width,
+                                  thresholds=self.thresholds, class_names=ds.class_names,
+                                  extra={"producer": {"tool": "logicforge", "dataset": ds.name, "node": "lut4"}})
         return to_netlist(self.model, features=ds.features, feature_width=ds.feature_width,
                           thresholds=self.thresholds, class_names=ds.class_names,
                           extra={"producer": {"tool": "logicforge", "dataset": ds.name, "mode": self.cfg["mode"]}})
@@ -352,7 +370,10 @@ class Trainer:
         discrete = reference.accuracy(net, self.dataset.x_test, self.dataset.y_test)
         val = None if self.x_val is None else reference.accuracy(net, self.x_val, self.y_val)
         train_mode = self.train_mode_accuracy()
-        use = utilisation([layer.logits for layer in self.model.layers], net)
+        if self.lut:
+            use = self.model.utilisation()
+        else:
+            use = utilisation([layer.logits for layer in self.model.layers], net)
         return {
             "epoch": self.epoch, "step": self.step, "loss": loss, "finetune": self.finetuning(),
             "test_acc_train_mode": train_mode, "test_acc_discrete": discrete, "val_acc_discrete": val,
@@ -361,10 +382,10 @@ class Trainer:
             "constant_gate_fraction": use["constant_fraction"],
             "uncollapsed_fraction": use["uncollapsed_fraction"],
             "op_histogram_per_layer": use["op_histogram_per_layer"],
-            "gumbel_temperature": self.model.temperature if self.cfg["mode"] != "softmax" else None,
+            "gumbel_temperature": self.model.temperature if self.cfg["mode"] != "softmax" and not self.lut else None,
             "lr": self.optimizer.param_groups[0]["lr"],
             "epoch_seconds": seconds,
-            "gate_histogram": analysis.op_histogram(net),
+            "gate_histogram": lut_histogram(net) if self.lut else analysis.op_histogram(net),
             "estimate": self._estimate(net),
         }
 
@@ -427,6 +448,7 @@ class Trainer:
         last = self.history[-1]
         summary = {
             "name": self.cfg["name"], "dataset": self.cfg["dataset"], "mode": self.cfg["mode"],
+            **({"node": "lut4"} if self.lut else {}),
             "test_acc_discrete": last["test_acc_discrete"],
             "test_acc_train_mode": last["test_acc_train_mode"],
             "discretization_gap": last["discretization_gap"],
@@ -436,7 +458,7 @@ class Trainer:
             "gates": net.num_gates, "layers": len(net.layers), "encoded_inputs": net.num_inputs,
             "epochs": self.epoch, "steps": self.step, "train_seconds": round(self.train_seconds, 3),
             "seconds_per_epoch": round(self.train_seconds / max(1, self.epoch), 4),
-            "backend": self.model.layers[0].backend, "device": str(self.device), "world_size": self.world,
+            "backend": "torch" if self.lut else self.model.layers[0].backend, "device": str(self.device), "world_size": self.world,
             "gate_histogram": last["gate_histogram"],
             "estimate": last.get("estimate"),
             "hardware": self.cfg.get("hardware"),
@@ -448,6 +470,24 @@ class Trainer:
             plots.write_all(self.history, self.run_dir / "plots")
         self.check_budget()
         return summary
+
+
+def lut_histogram(net) -> dict[str, int]:
+    """The gate histogram of a LUT4 netlist: its table nodes (``lut4``), the wire nodes that forward
+    signals to the head (``lut4_wire``), and the head's two-input gates by name."""
+    from logicforge.netlist.format import LutLayer
+    from logicforge.train.export import WIRE_TABLE
+
+    out = {"lut4": 0, "lut4_wire": 0}
+    for layer in net.layers:
+        if isinstance(layer, LutLayer):
+            wire = (layer.table == WIRE_TABLE) & (layer.ins == layer.ins[:, :1]).all(1)
+            out["lut4_wire"] += int(wire.sum())
+            out["lut4"] += int((~wire).sum())
+    gate = analysis.op_histogram(type(net)(net.features, net.feature_width, net.thresholds,
+                                           [l for l in net.layers if not isinstance(l, LutLayer)],
+                                           net.class_names, net.group_size, net.tau))
+    return out | gate
 
 
 def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True, estimator=None) -> dict:
