@@ -246,3 +246,64 @@ def test_checkpoint_from_before_the_node_keys_still_resumes(make_cfg, tmp_path):
     torch.save(st, tmp_path / "a" / "checkpoint.pt")
     summary = train(dict(cfg, epochs=2), tmp_path / "a", resume=True, progress=False)
     assert summary["epochs"] == 2
+
+
+KILL_CONFIG = """\
+dataset: digits
+node: lut4
+encoding: {method: quantile, thresholds: 3}
+widths: [400, 200]
+group_size: 20
+tau: 4.0
+epochs: 30
+batch_size: 32
+lr: 0.03
+lr_schedule: cosine
+seed: 2
+threads: 1
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_byte_identical(tmp_path):
+    """A real ``logicforge train`` process killed mid-run and resumed (the pattern of
+    tests/test_kill_resume.py) ends with the uninterrupted run's netlist, byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "k.yaml").write_text(KILL_CONFIG)
+
+    def run(runs, *extra, wait=True):
+        cmd = [sys.executable, "-m", "logicforge", "train", "--config", str(tmp_path / "k.yaml"),
+               "--runs-dir", str(runs), "--quiet", *extra]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        if wait:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+    def done(run_dir):
+        try:
+            return len((run_dir / "metrics.jsonl").read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    straight = run(tmp_path / "a")
+    assert straight.returncode == 0, straight.stderr
+    killed = tmp_path / "b" / "k"
+    proc = run(tmp_path / "b", wait=False)
+    deadline = time.monotonic() + 300
+    while done(killed) < 3:
+        assert proc.poll() is None, f"training ended early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "training did not get going"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert _state(killed)["epoch"] < 30, "the run finished before it could be killed: make it longer"
+    assert not (killed / "netlist.json").exists()
+    resumed = run(tmp_path / "b", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "a" / "k" / "netlist.json").read_bytes() == (killed / "netlist.json").read_bytes()
