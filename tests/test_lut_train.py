@@ -307,3 +307,18 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path):
     resumed = run(tmp_path / "b", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "a" / "k" / "netlist.json").read_bytes() == (killed / "netlist.json").read_bytes()
+
+
+def test_netlist_passes_remove_the_wires_and_keep_the_function():
+    """The exported netlist through the lead's passes: same scores, and no wire node survives."""
+    from logicforge.netlist import passes
+    from logicforge.train.trainer import lut_histogram
+
+    model = LutNet(40, 3, widths=[30, 20, 10], group_size=5, tau=2.0, seed=1)
+    net = _bits_netlist(model)
+    hist = lut_histogram(net)
+    assert hist["LUT4"] == 60 and hist["LUT4_wire"] > 0
+    g, _ = passes.optimize(net)
+    assert g.num_luts <= 60
+    x = np.random.default_rng(0).integers(0, 2, (1000, 40))
+    np.testing.assert_array_equal(passes.evaluate(g, x)[0], reference.evaluate(net, x)[0])

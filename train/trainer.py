@@ -473,21 +473,18 @@ class Trainer:
 
 
 def lut_histogram(net) -> dict[str, int]:
-    """The gate histogram of a LUT4 netlist: its table nodes (``lut4``), the wire nodes that forward
-    signals to the head (``lut4_wire``), and the head's two-input gates by name."""
+    """``analysis.op_histogram`` of a LUT4 netlist with the wire nodes that forward signals to the head
+    (``export.WIRE_TABLE`` on one signal) counted apart, as ``LUT4_wire``, from the learned ``LUT4``
+    nodes."""
     from logicforge.netlist.format import LutLayer
     from logicforge.train.export import WIRE_TABLE
 
-    out = {"lut4": 0, "lut4_wire": 0}
-    for layer in net.layers:
-        if isinstance(layer, LutLayer):
-            wire = (layer.table == WIRE_TABLE) & (layer.ins == layer.ins[:, :1]).all(1)
-            out["lut4_wire"] += int(wire.sum())
-            out["lut4"] += int((~wire).sum())
-    gate = analysis.op_histogram(type(net)(net.features, net.feature_width, net.thresholds,
-                                           [l for l in net.layers if not isinstance(l, LutLayer)],
-                                           net.class_names, net.group_size, net.tau))
-    return out | gate
+    hist = analysis.op_histogram(net)
+    wires = sum(int(((l.table == WIRE_TABLE) & (l.ins == l.ins[:, :1]).all(1)).sum())
+                for l in net.layers if isinstance(l, LutLayer))
+    hist["LUT4"] = hist.get("LUT4", 0) - wires
+    hist["LUT4_wire"] = wires
+    return hist
 
 
 def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True, estimator=None) -> dict:
