@@ -249,7 +249,7 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
 
         head = DEFAULT_TOP_HEAD if board != "generic" else pipeline.DEFAULT_HEAD
     head = pipeline.check_head(head)
-    lps = pipeline.check_layers_per_stage(layers_per_stage, head)
+    lps = pipeline.check_layers_per_stage(layers_per_stage, head, netlist.has_luts)
     if graph is None:
         graph, _ = passes.optimize(netlist)
     sch = pipeline.schedule(graph, lps, held=pipeline.held_registers(head))

@@ -83,7 +83,7 @@ class LogicNetCore(wiring.Component):
         netlist.validate()  # NetlistError (one line) for an invalid in-memory netlist
         self.netlist = netlist
         self.head = pipeline.check_head(head)
-        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, self.head)
+        self.layers_per_stage = pipeline.check_layers_per_stage(layers_per_stage, self.head, netlist.has_luts)
         self.popcount_levels_per_stage = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
         if optimize:
             self.graph, self.passes_report = passes.optimize(netlist)

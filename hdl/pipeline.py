@@ -77,6 +77,11 @@ SERIAL_SETTLE_STAGES = 1
 #: 3 levels per stage 86.0 / 87.4 / 83.6 MHz (seeds default / 2 / 3), 2 levels 101.5 MHz (1717 LCs);
 #: with held registers, 2 levels 112.0 MHz (1618 LCs), 1 level 106.1 MHz (1699 LCs).
 DEFAULT_SERIAL_LAYERS_PER_STAGE = 2
+#: Gate levels per stage, any head, for a netlist with LUT4 nodes (``netlist/lut.py``): a table node is a
+#: whole LUT4, so ABC cannot fold two levels into one LUT as it does with trees of two-input gates.
+#: Measured on configs/digits_lut4.yaml's top (serial head, 100.5 MHz PLL): 2 levels 87.4 / 83.4 / 92.7 MHz
+#: (seeds default / 2 / 3; critical path two LUT4 levels), 1 level 103.7 MHz and 16 LCs fewer.
+DEFAULT_TABLE_LAYERS_PER_STAGE = 1
 #: Head kinds: ``tree`` (pipelined popcount + argmax, one sample per clock) and ``serial``.
 HEADS = ("tree", "serial")
 DEFAULT_HEAD = "tree"
@@ -97,11 +102,15 @@ def _check_levels(value, default: int, what: str) -> int:
     return int(value)
 
 
-def check_layers_per_stage(value, head: str | None = None) -> int:
+def check_layers_per_stage(value, head: str | None = None, tables: bool = False) -> int:
     """The layers_per_stage to use: ``None`` means the default of the head (``DEFAULT_LAYERS_PER_STAGE``
-    for the tree head, ``DEFAULT_SERIAL_LAYERS_PER_STAGE`` for the serial one); anything else must be
-    an int >= 1."""
-    default = DEFAULT_SERIAL_LAYERS_PER_STAGE if head == "serial" else DEFAULT_LAYERS_PER_STAGE
+    for the tree head, ``DEFAULT_SERIAL_LAYERS_PER_STAGE`` for the serial one), or
+    ``DEFAULT_TABLE_LAYERS_PER_STAGE`` for a netlist with LUT4 nodes (``tables``); anything else must
+    be an int >= 1."""
+    if tables:
+        default = DEFAULT_TABLE_LAYERS_PER_STAGE
+    else:
+        default = DEFAULT_SERIAL_LAYERS_PER_STAGE if head == "serial" else DEFAULT_LAYERS_PER_STAGE
     return _check_levels(value, default, "layers_per_stage")
 
 

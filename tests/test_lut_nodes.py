@@ -179,3 +179,20 @@ def test_core_with_lut_layers_matches_the_reference(head, lps):
     assert len(got) == len(x)
     for i, (cls, sc) in enumerate(got):
         assert sc == list(scores[i]) and cls == classes[i], f"sample {i}"
+
+
+def test_a_netlist_with_lut_nodes_defaults_to_one_level_per_stage():
+    from logicforge.boards.estimate import estimate
+    from logicforge.hdl import pipeline
+    from logicforge.hdl.core import LogicNetCore
+
+    rng = np.random.default_rng(3)
+    tables = generate.random_netlist(rng, layer_widths=(20, 20), lut_layers=(0,))
+    gates_only = generate.random_netlist(rng, layer_widths=(20, 20))
+    for head in ("tree", "serial"):
+        assert LogicNetCore(tables, head=head).layers_per_stage == pipeline.DEFAULT_TABLE_LAYERS_PER_STAGE == 1
+        assert LogicNetCore(tables, head=head, layers_per_stage=2).layers_per_stage == 2
+    assert LogicNetCore(gates_only, head="serial").layers_per_stage == pipeline.DEFAULT_SERIAL_LAYERS_PER_STAGE
+    assert LogicNetCore(gates_only).layers_per_stage == pipeline.DEFAULT_LAYERS_PER_STAGE
+    # the cost model builds the same schedule
+    assert estimate(tables, board="icebreaker") == estimate(tables, board="icebreaker", layers_per_stage=1)

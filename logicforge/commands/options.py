@@ -68,7 +68,8 @@ def add_layers_per_stage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers-per-stage", type=int, default=None, metavar="N",
                    help="gate levels between pipeline registers of the core (default: the measured "
                         "default of the head, hdl.pipeline.DEFAULT_LAYERS_PER_STAGE (tree, 3) or "
-                        "DEFAULT_SERIAL_LAYERS_PER_STAGE (serial, 2))")
+                        "DEFAULT_SERIAL_LAYERS_PER_STAGE (serial, 2); 1 for a netlist with LUT4 nodes, "
+                        "DEFAULT_TABLE_LAYERS_PER_STAGE)")
 
 
 def check_layers_per_stage(args: argparse.Namespace) -> None:
