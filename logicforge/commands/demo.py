@@ -94,7 +94,8 @@ def run(args) -> int:
     est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz, head=args.head,
                    layers_per_stage=lps)
     rows = [
-        ("discrete test accuracy", f"{100 * summary['test_acc_discrete']:.2f} % ({summary['dataset']}, {summary['mode']})"),
+        ("discrete test accuracy", f"{100 * summary['test_acc_discrete']:.2f} % ({summary['dataset']}, "
+                                   f"{'LUT4 nodes' if summary.get('node') == 'lut4' else summary['mode']})"),
         ("gates (trained -> after passes)", f"{core['gates_before']} -> {core['gates_after']}"),
         ("parity (Verilator)", f"{sim['samples'] - sim['mismatches']}/{sim['samples']} bit-exact"),
         ("LUT4 / logic cells", f"{synth['luts']} / {synth['lcs']} of {synth['lcs_available']}"),
