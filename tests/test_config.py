@@ -37,6 +37,16 @@ def test_overrides_and_nested_keys(tmp_path):
     ("- a\n- b\n", "top level must be a mapping"),
     ("epochs: [\n", "not valid YAML"),
     ("!!python/object/apply:os.system ['echo hacked']\n", "not valid YAML"),
+    # node: lut4 (train/lut_model.py) and the keys it takes no part of
+    ("node: lut4\n", "widths: node: lut4 needs widths"),
+    ("node: lut4\nwidths: [20]\nwire_penalty: 0.1\n", "wire_penalty: 0.1 has no meaning with node: lut4"),
+    ("node: lut4\nwidths: [20]\nfinetune_epochs: 3\n", "finetune_epochs: 3 has no meaning with node: lut4"),
+    ("node: lut4\nwidths: [20]\nconnections: local\n", "connections: 'local' has no meaning with node: lut4"),
+    ("node: lut4\nwidths: [20]\nconnections: grid\n", "connections: 'grid' has no meaning"),
+    ("node: lut4\nwidths: [20]\nmode: softmax\n", "mode: 'softmax' has no meaning with node: lut4"),
+    ("learn_wiring: false\n", "learn_wiring: only for node: lut4"),
+    ("node: lut6\n", "node: 'lut6' is not one of gate, lut4"),
+    ("node: lut4\nwidths: [20]\nlearn_wiring: 1\n", "learn_wiring: expected bool"),
 ])
 def test_bad_configs(tmp_path, text, needle):
     p = tmp_path / "bad.yaml"

@@ -187,25 +187,6 @@ def test_interrupted_and_resumed_equals_uninterrupted(make_cfg, tmp_path):
     assert (tmp_path / "straight" / "netlist.json").read_bytes() == (tmp_path / "split" / "netlist.json").read_bytes()
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("node: lut4\n", "widths: node: lut4 needs widths"),
-    ("node: lut4\nwidths: [20]\nwire_penalty: 0.1\n", "wire_penalty: 0.1 has no meaning with node: lut4"),
-    ("node: lut4\nwidths: [20]\nfinetune_epochs: 3\n", "finetune_epochs: 3 has no meaning with node: lut4"),
-    ("node: lut4\nwidths: [20]\nconnections: local\n", "connections: 'local' has no meaning with node: lut4"),
-    ("node: lut4\nwidths: [20]\nconnections: grid\n", "connections: 'grid' has no meaning"),
-    ("node: lut4\nwidths: [20]\nmode: softmax\n", "mode: 'softmax' has no meaning with node: lut4"),
-    ("learn_wiring: false\n", "learn_wiring: only for node: lut4"),
-    ("node: lut6\n", "node: 'lut6' is not one of gate, lut4"),
-    ("node: lut4\nwidths: [20]\nlearn_wiring: 1\n", "learn_wiring: expected bool"),
-])
-def test_config_errors_are_one_line_and_name_the_key(tmp_path, text, needle):
-    p = tmp_path / "bad.yaml"
-    p.write_text(text)
-    with pytest.raises(config.ConfigError) as e:
-        config.load(p)
-    assert needle in str(e.value) and "\n" not in str(e.value) and str(p) in str(e.value)
-
-
 def test_config_checks_the_combination_after_command_line_overrides(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("node: lut4\n")
@@ -270,19 +251,14 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path):
     tests/test_kill_resume.py) ends with the uninterrupted run's netlist, byte for byte."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
+
+    from test_kill_resume import _train
 
     (tmp_path / "k.yaml").write_text(KILL_CONFIG)
 
     def run(runs, *extra, wait=True):
-        cmd = [sys.executable, "-m", "logicforge", "train", "--config", str(tmp_path / "k.yaml"),
-               "--runs-dir", str(runs), "--quiet", *extra]
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        if wait:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        return _train(tmp_path, runs, *extra, wait=wait)
 
     def done(run_dir):
         try:

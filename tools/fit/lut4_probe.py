@@ -26,6 +26,7 @@ import torch
 from logicforge.netlist.format import load
 from logicforge.netlist.passes import optimize
 from logicforge.train.data import hold_out, load_dataset
+from logicforge.train.lut_model import LutFn, PickFn  # the product's math (train/lut_model.py)
 
 
 class LutLayer(torch.nn.Module):
@@ -56,42 +57,6 @@ class LutLayer(torch.nn.Module):
     def forward(self, x):  # x (B, M) in {0,1} (float)
         xs = x[:, self.idx] if self.w is None else PickFn.apply(x, self.w).view(-1, self.n, self.k)
         return LutFn.apply(xs, self.theta)
-
-
-class LutFn(torch.autograd.Function):
-    """Discrete forward; backward = the multilinear extension of sigmoid(theta) at the binary point."""
-
-    @staticmethod
-    def forward(ctx, xs, theta):  # xs (B, n, k) in {0, 1}
-        k = xs.shape[2]
-        j = ((xs > 0.5).long() * (2 ** torch.arange(k))).sum(-1)  # (B, n)
-        ctx.save_for_backward(theta, j)
-        ctx.k = k
-        return (theta > 0).float().t().gather(0, j)
-
-    @staticmethod
-    def backward(ctx, g):  # g (B, n)
-        theta, j = ctx.saved_tensors
-        p = torch.sigmoid(theta).t()  # (2^k, n)
-        pj = p.gather(0, j)
-        dtheta = torch.zeros_like(p).scatter_add_(0, j, g * pj * (1 - pj))
-        dxs = torch.stack([g * (p.gather(0, j | (1 << i)) - p.gather(0, j & ~(1 << i))) for i in range(ctx.k)], -1)
-        return dxs, dtheta.t()
-
-
-class PickFn(torch.autograd.Function):
-    """Learned wiring (after DWN's learnable mapping): column c reads input argmax_j w[j, c]; backward as
-    if it read x @ w (d w = x^T g), and x gets g through softmax(w) over the inputs."""
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x[:, w.argmax(0)]
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        return g @ torch.softmax(w, 0).t(), x.t() @ g
 
 
 class Net(torch.nn.Module):
