@@ -21,7 +21,7 @@ def test_overrides_and_nested_keys(tmp_path):
     p.write_text("epochs: 5\nencoding:\n  thresholds: 4\n")
     cfg = config.load(p, {"lr": 0.5, "encoding.method": "uniform"})
     assert cfg["epochs"] == 5 and cfg["lr"] == 0.5
-    assert cfg["encoding"] == {"method": "uniform", "thresholds": 4}
+    assert cfg["encoding"] == {"method": "uniform", "thresholds": 4, "inputs_from": None}
     assert cfg["name"] == "c"
 
 

@@ -298,3 +298,41 @@ def test_netlist_passes_remove_the_wires_and_keep_the_function():
     assert g.num_luts <= 60
     x = np.random.default_rng(0).integers(0, 2, (1000, 40))
     np.testing.assert_array_equal(passes.evaluate(g, x)[0], reference.evaluate(net, x)[0])
+
+
+def test_inputs_from_a_config_trains_it_first_and_keeps_its_live_bits(tmp_path):
+    """``encoding.inputs_from``: a config file's run is trained first (then reused), and the network
+    reads exactly the encoded bits that run's netlist keeps after the passes."""
+    from logicforge.netlist import passes
+
+    (tmp_path / "pool.yaml").write_text("dataset: digits\nencoding: {method: quantile, thresholds: 3}\n"
+                                        "layers: 2\nwidth: 60\ngroup_size: 4\nepochs: 2\nseed: 1\nthreads: 1\n")
+    (tmp_path / "lut.yaml").write_text(f"dataset: digits\nnode: lut4\nwidths: [30]\ngroup_size: 4\nepochs: 2\n"
+                                       f"encoding: {{inputs_from: {tmp_path / 'pool.yaml'}}}\nthreads: 1\n")
+    runs = tmp_path / "runs"
+    train(config.load(tmp_path / "lut.yaml"), runs / "lut", progress=False)
+    pool_net = nf.load(runs / "pool" / "netlist.json")
+    live = passes.optimize(pool_net)[0].inputs
+    assert 0 < len(live) < pool_net.num_inputs  # the pool run's passes dropped some bits
+    lut_net = nf.load(runs / "lut" / "netlist.json")
+    assert lut_net.encoded_bits() == sorted(live)
+    stamp = (runs / "pool" / "netlist.json").stat().st_mtime_ns
+    train(config.load(tmp_path / "lut.yaml"), runs / "lut2", progress=False)  # the finished pool run is reused
+    assert (runs / "pool" / "netlist.json").stat().st_mtime_ns == stamp
+    assert nf.load(runs / "lut2" / "netlist.json").to_dict() == lut_net.to_dict()
+
+
+@pytest.mark.parametrize("source,needle", [
+    ("missing.json", "no such netlist file"),
+    ("wrong_features.json", "encodes 3 features of 4 bits, the dataset has 64 of 5"),
+])
+def test_inputs_from_bad_sources_are_one_line_errors(tmp_path, source, needle):
+    from logicforge.errors import LogicforgeError
+    from logicforge.netlist import generate
+
+    generate.random_netlist(np.random.default_rng(0), features=3).save(tmp_path / "wrong_features.json")
+    cfg = config.load(None, {"node": "lut4", "widths": [10], "epochs": 1,
+                             "encoding.inputs_from": str(tmp_path / source)})
+    with pytest.raises(LogicforgeError, match=needle) as e:
+        train(cfg, tmp_path / "run", progress=False)
+    assert "\n" not in str(e.value)

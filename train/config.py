@@ -41,6 +41,9 @@ SCHEMA: dict[str, Key] = {
     "encoding.method": Key("quantile", ("uniform", "quantile"),
                            "thermometer thresholds: evenly spaced over each feature's training range, or at training-data quantiles"),
     "encoding.thresholds": Key(8, int, "thresholds (encoded bits) per feature, at most", minimum=1),
+    "encoding.inputs_from": Key(None, str, "use only the encoded bits another network keeps after the passes: a "
+                                "netlist file, a run directory, or a config file whose run is trained first "
+                                "(reused when finished); method and thresholds are then unused", nullable=True),
     "node": Key("gate", ("gate", "lut4"),
                 "network node: gate: the 16 two-input gates (netlist/gates.py); lut4: learned 4-input truth tables "
                 "with learned wiring, widths giving the LUT4 layers and a head of two-input gates reading the inputs "

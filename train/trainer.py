@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from logicforge.errors import LogicforgeError
 from logicforge.fileio import atomic_path, write_json, write_text
@@ -25,7 +26,7 @@ from logicforge.train import data as datasets
 from logicforge.train import distill
 from logicforge.train import functional as F
 from logicforge.train.connections import grid_pairs, local_pairs
-from logicforge.train.encoding import fit_thresholds
+from logicforge.train.encoding import fit_thresholds, pool_thresholds
 from logicforge.train.export import lut_to_netlist, to_netlist
 from logicforge.train.lut_model import LutNet
 from logicforge.train.model import LogicNet
@@ -77,7 +78,12 @@ class Trainer:
         if cfg.get("val_fraction"):  # thresholds and training see only what is left
             ds, self.x_val, self.y_val = datasets.hold_out(ds, cfg["val_fraction"])
         self.dataset = ds
-        self.thresholds = fit_thresholds(ds.x_train, cfg["encoding"]["thresholds"], cfg["encoding"]["method"])
+        if cfg["encoding"].get("inputs_from"):
+            self.thresholds = pool_thresholds(cfg["encoding"]["inputs_from"], features=ds.features,
+                                              feature_width=ds.feature_width, runs_dir=self.run_dir.parent,
+                                              quiet=not progress, may_train=world == 1)
+        else:
+            self.thresholds = fit_thresholds(ds.x_train, cfg["encoding"]["thresholds"], cfg["encoding"]["method"])
         if not any(self.thresholds):
             raise LogicforgeError(f"{cfg['dataset']}: every feature is constant; nothing to encode")
         self.bits_train = torch.from_numpy(reference.thermometer(ds.x_train, self.thresholds))
@@ -196,6 +202,10 @@ class Trainer:
         for key, default in (("node", "gate"), ("learn_wiring", True)):  # likewise
             if key not in saved and mine.get(key) == default:
                 mine.pop(key)
+        enc_saved, enc_mine = saved.get("encoding"), mine.get("encoding")
+        if isinstance(enc_saved, dict) and isinstance(enc_mine, dict) and "inputs_from" not in enc_saved \
+                and enc_mine.get("inputs_from") is None:  # likewise
+            mine["encoding"] = {k: v for k, v in enc_mine.items() if k != "inputs_from"}
         if "distill" not in saved and not (mine.get("distill") or {}).get("teacher"):
             mine.pop("distill", None)
         if "frozen" in st and st["config"].get("epochs") != self.cfg["epochs"]:
@@ -485,6 +495,17 @@ def lut_histogram(net) -> dict[str, int]:
     hist["LUT4"] = hist.get("LUT4", 0) - wires
     hist["LUT4_wire"] = wires
     return hist
+
+
+def finished_run(run_dir: Path, cfg: dict) -> bool:
+    """True if ``run_dir`` holds a completed run of exactly this config (its ``hardware`` block aside:
+    a budget alone does not retrain)."""
+    summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
+    if not (summary.exists() and saved.exists() and (run_dir / "netlist.json").exists()):
+        return False
+    same = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k != "hardware"} == \
+        {k: v for k, v in cfg.items() if k != "hardware"}
+    return same and json.loads(summary.read_text())["epochs"] == cfg["epochs"]
 
 
 def train(cfg: dict, run_dir: Path, *, resume: bool = False, progress: bool = True, estimator=None) -> dict:

@@ -34,22 +34,11 @@ def configure(p) -> None:
                    help="the classifier head of the core and the board top (default serial)")
 
 
-def _finished_run(run_dir: Path, cfg: dict) -> bool:
-    """True if run_dir holds a completed run of exactly this config."""
-    import yaml
-
-    summary, saved = run_dir / "summary.json", run_dir / "config.yaml"
-    if not (summary.exists() and saved.exists() and (run_dir / "netlist.json").exists()):
-        return False
-    same = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k != "hardware"} == \
-        {k: v for k, v in cfg.items() if k != "hardware"}  # a budget alone does not retrain
-    return same and json.loads(summary.read_text())["epochs"] == cfg["epochs"]
-
-
 def run(args) -> int:
     from logicforge.cli import main
     from logicforge.errors import LogicforgeError
     from logicforge.train import config
+    from logicforge.train.trainer import finished_run
 
     cfg = config.load(args.config)
     run_dir = Path(args.runs_dir) / cfg["name"]
@@ -65,7 +54,7 @@ def run(args) -> int:
         if rc:
             raise LogicforgeError(f"demo stopped: step '{label}' failed (exit {rc})")
 
-    if _finished_run(run_dir, cfg):
+    if finished_run(run_dir, cfg):
         print(f"=== train: reusing the finished run {run_dir} (same config); delete it to retrain")
         seconds["train"] = 0.0
     else:
