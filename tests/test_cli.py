@@ -150,3 +150,22 @@ def test_verilog_with_invalid_netlist(tmp_path, netlist_file):
     path.write_text(path.read_text().replace('"version": 1', '"version": 7'))
     r = lf("verilog", "--board", "generic", "--netlist", str(path), "--build-dir", str(tmp_path / "b"))
     assert_one_line_error(r, "version")
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """``logicforge estimate ... | head -1``: when the reader has gone, the command stops with 141
+    (128 + SIGPIPE) and no traceback."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from logicforge.netlist import generate
+
+    generate.random_netlist(np.random.default_rng(0)).save(tmp_path / "n.json")
+    proc = subprocess.Popen([sys.executable, "-m", "logicforge", "estimate", "--netlist", str(tmp_path / "n.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Error" not in err, err
