@@ -32,16 +32,21 @@ from logicforge.train.lut_model import LutFn, PickFn  # the product's math (trai
 class LutLayer(torch.nn.Module):
     """``n`` nodes of ``k`` inputs, each wired at random to the ``n_in`` inputs; table logits N(0, 1)."""
 
-    def __init__(self, n, k, n_in, gen, learn_wiring=False):
+    def __init__(self, n, k, n_in, gen, learn_wiring=False, allowed=None):
         super().__init__()
         self.n, self.k = n, k
-        self.register_buffer("idx", torch.randint(0, n_in, (n, k), generator=gen))
+        if allowed is None:
+            self.register_buffer("idx", torch.randint(0, n_in, (n, k), generator=gen))
+        else:  # (n_in, n) bool: the inputs each node may read (--radius)
+            self.register_buffer("idx", torch.multinomial(allowed.t().float(), k, replacement=True, generator=gen))
         self.theta = torch.nn.Parameter(torch.randn(n, 2 ** k, generator=gen))
         # learned wiring starts at the random wiring: its logit leads by 1
         self.w = None
         if learn_wiring:
             w = torch.randn(n_in, n * k, generator=gen) * 0.01
             w[self.idx.reshape(-1), torch.arange(n * k)] += 1.0
+            if allowed is not None:  # out of reach for good: Adam moves a logit by about lr per step
+                w[~allowed.repeat_interleave(k, dim=1)] = -1e4
             self.w = torch.nn.Parameter(w)
 
     def wiring(self) -> torch.Tensor:
@@ -60,12 +65,23 @@ class LutLayer(torch.nn.Module):
 
 
 class Net(torch.nn.Module):
-    def __init__(self, n_in, n1, n2, classes, G, tau, seed, head_k=2, learn_wiring=False):
+    def __init__(self, n_in, n1, n2, classes, G, tau, seed, head_k=2, learn_wiring=False, in_pos=None, radius=0):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
-        self.l1 = LutLayer(n1, 4, n_in, gen, learn_wiring)
-        self.l2 = LutLayer(n2, 4, n1, gen, learn_wiring) if n2 else None
-        self.head = LutLayer(classes * G, head_k, n_in + n1 + n2, gen, learn_wiring)
+        allowed = [None, None, None]
+        if radius:  # locality: every node sits at a random pixel and reads only within `radius` of it
+            side = int(in_pos.max()) + 1
+            pos = [torch.randint(0, side, (m, 2), generator=gen) for m in (n1, n2, classes * G)]
+
+            def near(src, dst):
+                ok = ((src[:, None, :] - dst[None, :, :]).abs() <= radius).all(-1)
+                ok[:, ~ok.any(0)] = True  # a node with nothing in reach reads anywhere
+                return ok
+
+            allowed = [near(in_pos, pos[0]), near(pos[0], pos[1]), near(torch.cat([in_pos, pos[0], pos[1]]), pos[2])]
+        self.l1 = LutLayer(n1, 4, n_in, gen, learn_wiring, allowed[0])
+        self.l2 = LutLayer(n2, 4, n1, gen, learn_wiring, allowed[1]) if n2 else None
+        self.head = LutLayer(classes * G, head_k, n_in + n1 + n2, gen, learn_wiring, allowed[2])
         self.classes, self.G, self.tau = classes, G, tau
 
     def forward(self, x):
@@ -113,6 +129,10 @@ def main():
     ap.add_argument("--all-bits", type=int, default=0,
                     help="pool: every bit of a quantile thermometer with this many thresholds (fitted on the "
                          "training split) instead of a gate network's live bits")
+    ap.add_argument("--radius", type=int, default=0,
+                    help="locality: each node reads only inputs/nodes within this many pixels (rows and columns) of "
+                         "its own random pixel (28 x 28 images); 0: anywhere")
+    ap.add_argument("--save", default=None, help="write the trained network as a logicforge netlist here")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -131,8 +151,11 @@ def main():
         return torch.from_numpy((x[:, fi] >= ti).astype(np.float32))
 
     xt, yt = enc(rest.x_train), torch.from_numpy(rest.y_train)
+    xv_raw = xv
     xv, yv = enc(xv), torch.from_numpy(yv)
-    model = Net(xt.shape[1], a.n1, a.n2, 10, a.G, a.tau, a.seed, learn_wiring=a.learn_wiring)
+    in_pos = torch.tensor([[f // 28, f % 28] for f in fi])
+    model = Net(xt.shape[1], a.n1, a.n2, 10, a.G, a.tau, a.seed, learn_wiring=a.learn_wiring, in_pos=in_pos,
+                radius=a.radius)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     steps = a.epochs * math.ceil(len(yt) / a.bs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=a.lr * 0.0333)
@@ -154,6 +177,25 @@ def main():
                       for s in range(0, len(yv), 2000)) / len(yv)
         hist.append(acc)
         print(f"epoch {ep + 1} loss {tot / len(yt):.4f} val {acc:.4f} {time.time() - t0:.1f}s", flush=True)
+    assert bits == sorted(bits), "the encoded-bit order of the netlist"
+    if a.save:  # the same parameters in the product's LutNet, then its export (train/export.py)
+        from logicforge.train.export import lut_to_netlist
+        from logicforge.train.lut_model import LutNet
+
+        product = LutNet(xt.shape[1], 10, widths=[a.n1, a.n2], group_size=a.G, tau=a.tau, learn_wiring=a.learn_wiring)
+        names = {"l1": "layers.0", "l2": "layers.1", "head": "head"}
+        product.load_state_dict({names[k.split(".")[0]] + k[k.index("."):]: v for k, v in model.state_dict().items()})
+        ths = [[] for _ in range(ds.features)]
+        for f, t in bits:
+            ths[f].append(int(t))
+        net = lut_to_netlist(product, features=ds.features, feature_width=ds.feature_width,
+                             thresholds=[sorted(t) for t in ths], class_names=ds.class_names)
+        with torch.no_grad():
+            ref = int((model(xv[:2000]).argmax(1) == yv[:2000]).sum()) / 2000
+        from logicforge.netlist import reference
+        got = reference.accuracy(net, xv_raw[:2000], yv[:2000].numpy())
+        assert abs(got - ref) < 1e-9, f"export differs: {got} against {ref}"
+        net.save(a.save)
     live = model.live(xt.shape[1])
     print(live, flush=True)
     if a.out:
