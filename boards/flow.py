@@ -165,7 +165,7 @@ def parse_nextpnr_report(path: Path, family: Family = ICE40) -> dict:
 
 
 _NO_FIT = re.compile(r"(Unable to place cell|no BELs remaining|Failed to expand region|"
-                     r"Design uses \d+ \w+ but device)", re.I)
+                     r"Unable to find legal placement|Design uses \d+ \w+ but device)", re.I)
 _LC_USE = re.compile(r"(?:ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 
 
@@ -396,7 +396,8 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
         result["fits"] = False
         used = _LC_USE.search(text)
         result["lcs"] = int(used.group(1)) if used else max(stats["luts"], stats["ffs"])
-        result["note"] = f"nextpnr could not place the design: {first_error(work / 'nextpnr.log')}"
+        log_file = work / "nextpnr.log" if (work / "nextpnr.log").exists() else work / "nextpnr.out"
+        result["note"] = f"nextpnr could not place the design: {first_error(log_file)}"
         write_json(outdir / SYNTH_JSON, result)
         return result
     pnr = parse_nextpnr_report(report, family)

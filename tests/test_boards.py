@@ -282,6 +282,10 @@ if mode == "overfull":
     print("Info: 	         ICESTORM_LC:    6031/   5280   114%")
     print("ERROR: Failed to expand region (0, 0) |_> (25, 31) of 6031 ICESTORM_LCs")
     sys.exit(1)
+if mode == "unplaceable":  # packs within the device, then the placer gives up (seen at 84 % of the UP5K)
+    print("Info: 	         ICESTORM_LC:    4412/   5280    83%")
+    print("ERROR: Unable to find legal placement for all cells, design is probably at utilisation limit.")
+    sys.exit(125)
 report = args[args.index("--report") + 1]
 open(args[args.index("--asc") + 1], "w").write("")
 # "seeded": only seed 3 places the design fast enough
@@ -327,6 +331,19 @@ def test_synth_reports_a_design_that_does_not_fit(small_net_file, tmp_path, monk
     assert "does not fit" in err and "6031" in err and "5280" in err
     r = json.loads((tmp_path / "small" / "icebreaker" / "synth.json").read_text())
     assert r["fits"] is False and r["lcs"] == 6031
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_synth_reports_a_design_the_placer_gives_up_on(small_net_file, tmp_path, monkeypatch, capsys):
+    """A design that packs within the device but cannot be placed is recorded as not fitting, with
+    its packed LC count and nextpnr's reason, and a one-line error."""
+    _fake_nextpnr(tmp_path, monkeypatch, "unplaceable")
+    rc = cli.main(["synth", "--netlist", str(small_net_file), "--build-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "4412" in err, err
+    r = json.loads((tmp_path / "small" / "icebreaker" / "synth.json").read_text())
+    assert r["fits"] is False and r["lcs"] == 4412 and "legal placement" in r["note"]
 
 
 @pytest.mark.slow
