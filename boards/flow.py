@@ -510,8 +510,12 @@ def check(result: dict) -> None:
     if result.get("device") is None:
         return
     if not result.get("fits"):
-        raise LogicforgeError(f"design does not fit the {result['board']}: needs about {result.get('lcs')} "
-                              f"logic cells, the device has {result.get('lcs_available')} "
+        lcs, available = result.get("lcs"), result.get("lcs_available")
+        if isinstance(lcs, int) and isinstance(available, int) and lcs <= available:  # packed, then not placed
+            raise LogicforgeError(f"design does not fit the {result['board']}: {lcs} of {available} logic cells "
+                                  f"packed, but nextpnr could not place them (shrink the network; see {SYNTH_JSON})")
+        raise LogicforgeError(f"design does not fit the {result['board']}: needs about {lcs} "
+                              f"logic cells, the device has {available} "
                               f"(shrink the network; see {SYNTH_JSON})")
     if not result.get("meets_timing"):
         fmax = result.get("fmax_mhz")
