@@ -52,7 +52,7 @@ def pool_thresholds(source: str, *, features: int, feature_width: int, runs_dir,
     path = Path(source)
     if path.suffix in (".yaml", ".yml"):
         from logicforge.train import config
-        from logicforge.train.trainer import finished_run, train
+        from logicforge.train.trainer import CHECKPOINT, finished_run, train
 
         cfg = config.load(path)
         run_dir = Path(runs_dir) / cfg["name"]
@@ -65,7 +65,7 @@ def pool_thresholds(source: str, *, features: int, feature_width: int, runs_dir,
             import torch
 
             with torch.random.fork_rng(devices=[]):
-                train(cfg, run_dir, resume=(run_dir / "checkpoint.pt").exists(), progress=not quiet)
+                train(cfg, run_dir, resume=(run_dir / CHECKPOINT).exists(), progress=not quiet)
         path = run_dir / "netlist.json"
     elif path.is_dir():
         path = path / "netlist.json"
