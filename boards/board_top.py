@@ -43,7 +43,7 @@ class BoardTop(Elaboratable):
     class_led_bits: int = 5
 
     def __init__(self, netlist, *, clock_mhz: float | None = None, baud: int = DEFAULT_BAUD,
-                 layers_per_stage=None, popcount_levels_per_stage=None, head=None):
+                 layers_per_stage=None, popcount_levels_per_stage=None, head=None, encoder=None):
         from logicforge.boards.top import ClassifierTop
 
         clock_mhz = self.osc_mhz if clock_mhz is None else float(clock_mhz)
@@ -58,7 +58,8 @@ class BoardTop(Elaboratable):
         self.clock_mhz = self.pll.f_out_mhz if self.pll else self.osc_mhz
         self.classifier = ClassifierTop(netlist, clk_hz=self.clock_mhz * 1e6, baud=baud,
                                         layers_per_stage=layers_per_stage, led_bits=self.class_led_bits,
-                                        popcount_levels_per_stage=popcount_levels_per_stage, head=head)
+                                        popcount_levels_per_stage=popcount_levels_per_stage, head=head,
+                                        encoder=encoder)
 
     def pll_config(self, f_in_mhz: float, f_out_mhz: float):
         """The PLL's parameters (an object with ``f_out_mhz``); LogicforgeError if unreachable."""
@@ -125,7 +126,7 @@ class PlatformBoard(Board):
         return self.top_class.osc_mhz
 
     def generate_top(self, netlist, *, layers_per_stage=None, clock_mhz=None, baud=None,
-                     popcount_levels_per_stage=None, head=None):
+                     popcount_levels_per_stage=None, head=None, encoder=None):
         """Elaborate the top for the platform; return ({file name: text}, info dict).
 
         Files: ``top.v`` (the whole design: top, UART, core, the family's IO and PLL primitives)
@@ -133,7 +134,8 @@ class PlatformBoard(Board):
         """
         baud = int(baud) if baud else DEFAULT_BAUD
         design = self.top_class(netlist, clock_mhz=clock_mhz, baud=baud, layers_per_stage=layers_per_stage,
-                                popcount_levels_per_stage=popcount_levels_per_stage, head=head)
+                                popcount_levels_per_stage=popcount_levels_per_stage, head=head,
+                                encoder=encoder)
         plan = self.platform().prepare(design, name=self.top_module, emit_src=False, debug_verilog=True)
         ext = Path(self.constraints_file).suffix
         top = design.classifier
@@ -157,14 +159,16 @@ class PlatformBoard(Board):
             "layers_per_stage": top.core.layers_per_stage,
             "popcount_levels_per_stage": top.core.popcount_levels_per_stage,
             "head": top.core.head,
+            "encoder": top.encoder_name,
         }
         return files, info
 
-    def write_top(self, netlist, outdir, core_info=None, *, clock_mhz=None, baud=None, head=None) -> list[Path]:
+    def write_top(self, netlist, outdir, core_info=None, *, clock_mhz=None, baud=None, head=None,
+                  encoder=None) -> list[Path]:
         lps = (core_info or {}).get("layers_per_stage")
         plps = (core_info or {}).get("popcount_levels_per_stage")
         files, info = self.generate_top(netlist, layers_per_stage=lps, clock_mhz=clock_mhz, baud=baud,
-                                        popcount_levels_per_stage=plps, head=head)
+                                        popcount_levels_per_stage=plps, head=head, encoder=encoder)
         outdir = Path(outdir)
         written = []
         for fname, text in files.items():

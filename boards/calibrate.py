@@ -46,7 +46,8 @@ def design_netlist(params: dict):
     return generate.random_netlist(rng, **p)
 
 
-def measure(net, outdir: Path, *, clock_mhz: float, head: str = "tree", layers_per_stage=None) -> dict:
+def measure(net, outdir: Path, *, clock_mhz: float, head: str = "tree", layers_per_stage=None,
+            encoder=None) -> dict:
     from logicforge.boards import flow
     from logicforge.boards.registry import get_board
     from logicforge.fileio import write_json, write_text
@@ -54,7 +55,8 @@ def measure(net, outdir: Path, *, clock_mhz: float, head: str = "tree", layers_p
     board = get_board("icebreaker")
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / flow.WORK).mkdir(exist_ok=True)
-    files, info = board.generate_top(net, clock_mhz=clock_mhz, head=head, layers_per_stage=layers_per_stage)
+    files, info = board.generate_top(net, clock_mhz=clock_mhz, head=head, layers_per_stage=layers_per_stage,
+                                     encoder=encoder)
     for name, text in files.items():
         write_text(outdir / name, text)
     write_json(outdir / "top_info.json", info)
@@ -65,7 +67,7 @@ def measure(net, outdir: Path, *, clock_mhz: float, head: str = "tree", layers_p
     flow.run_tool("nextpnr-ice40", args, cwd=outdir, log=work / "pack.out")
     lcs = flow.parse_nextpnr_report(work / "pack_report.json")["lcs"]
     parts, _ = flow._yosys_split(board.top_file, board.top_module, outdir)
-    return {"head": head, "layers_per_stage": info["layers_per_stage"], "lcs": lcs, "luts": stats["luts"], "ffs": stats["ffs"], "carries": stats["carries"],
+    return {"head": head, "layers_per_stage": info["layers_per_stage"], "encoder": info["encoder"], "lcs": lcs, "luts": stats["luts"], "ffs": stats["ffs"], "carries": stats["carries"],
             "brams": stats["brams"], "parts": parts, "lc_split": flow.lc_split(parts, lcs)}
 
 
@@ -80,7 +82,7 @@ def fit(path: Path) -> int:
         p = r["params"]
         net = nf.load(p["netlist"]) if "netlist" in p else design_netlist(p)
         est = estimate(net, board="icebreaker", clock_mhz=rec["clock_mhz"], head=r.get("head", "tree"),
-                       layers_per_stage=r.get("layers_per_stage", 3))
+                       layers_per_stage=r.get("layers_per_stage", 3), encoder=r.get("encoder"))
         struct = sum(d["lcs_structural"] for d in est["parts"].values())
         rows.append((name, struct, r["lcs"], est, r))
     scale = sum(s * y for _, s, y, _, _ in rows) / sum(s * s for _, s, _, _, _ in rows)
@@ -109,6 +111,9 @@ def main(argv=None) -> int:
     p.add_argument("--head", choices=("tree", "serial"), default="tree",
                    help="the top's head; serial records are named <design>_serial (records without a "
                         "head are tree)")
+    p.add_argument("--encoder", choices=("stream", "shift"), default="stream",
+                   help="the top's threshold encoder; shift records are named <design>[_serial]_shift "
+                        "(records without an encoder are stream)")
     p.add_argument("--fit", action="store_true", help="fit COEF['lc_scale'] to the recording in --out and "
                    "print each design's error; no synthesis")
     args = p.parse_args(argv)
@@ -127,8 +132,10 @@ def main(argv=None) -> int:
         t0 = time.time()
         if args.head != "tree":
             name = f"{name}_{args.head}"
-        r = measure(net, Path(args.work) / name, clock_mhz=args.clock_mhz, head=args.head)
-        est = estimate(net, board="icebreaker", clock_mhz=args.clock_mhz, head=args.head)
+        if args.encoder != "stream":
+            name = f"{name}_{args.encoder}"
+        r = measure(net, Path(args.work) / name, clock_mhz=args.clock_mhz, head=args.head, encoder=args.encoder)
+        est = estimate(net, board="icebreaker", clock_mhz=args.clock_mhz, head=args.head, encoder=args.encoder)
         r.update(params=params, seconds=round(time.time() - t0, 1),
                  estimate={"lcs": est["lcs"], "luts": est["luts"], "ffs": est["ffs"],
                            "parts": {k: v["lcs"] for k, v in est["parts"].items()}})

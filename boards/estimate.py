@@ -211,6 +211,45 @@ def encoder_cost(features: int, feature_width: int, comparators) -> dict:
             "slots": S, "constant_bits": len(constants)}
 
 
+def shift_encoder_cost(features: int, feature_width: int, comparators) -> dict:
+    """The shift-chain encoder as ``hdl/shift_encoder.py`` builds it."""
+    from logicforge.hdl.shift_encoder import CHAIN_SEGMENT, CHAIN_SEGMENT_GROUP, shift_pipeline_stages
+    from logicforge.hdl.stream import compare_costs, counter_bits, slot_table
+
+    slots, constants = slot_table(features, feature_width, comparators)
+    N = sum(len(s) for s in slots)
+    S = max((len(s) for s in slots), default=0)
+    W = int(feature_width)
+    D = shift_pipeline_stages(W)
+    cbits = counter_bits(features)
+    # feature counter, its last/first flags, restart copy (a flip-flop alone), tail, the token's
+    # D - 1 stages and out_valid (flip-flops alone)
+    luts = cbits + 2 + 1
+    ffs = cbits + 2 + 1 + 1 + D
+    lcs = cbits + 2 + 1 + 1 + D
+    brams = 0
+    if N:
+        kw = max(1, S.bit_length())
+        nseg = math.ceil(N / CHAIN_SEGMENT)
+        copies = nseg + math.ceil(nseg / CHAIN_SEGMENT_GROUP) + (D - 2)
+        tree_luts, tree_ffs = compare_costs(W)
+        # chain bits (a LUT and its flip-flop each); the value register (a LUT each); the compare
+        # tree and its result; the count's non-zero flag, the issue counter, busy, the ROM pointer
+        # (a LUT and flip-flop per bit)
+        paired = N + W + tree_luts + 1 + 1 + kw + 1 + (N + 1).bit_length()
+        # flip-flops alone: the strobe's stages and copies, the threshold and count registers
+        alone = copies + W + kw + (tree_ffs - tree_luts)
+        luts += paired
+        ffs += paired + alone
+        lcs += paired + alone
+        brams = math.ceil(N * W / 4096) + math.ceil(features * kw / 4096)
+    # ``exact``: every cell is one that yosys keeps (no logic for ABC to share, no constant
+    # registers), so the fitted LUT/FF scales do not apply (measured: docs/hardware.md)
+    return {"luts": luts, "ffs": ffs, "lcs": lcs, "brams": brams, "live_bits": N,
+            "live_features": sum(1 for s in slots if s), "slots": S, "constant_bits": len(constants),
+            "exact": True}
+
+
 def top_cost(divisor: int, gap_cycles: int, feature_width: int, bytes_per_feature: int) -> dict:
     t = int(divisor).bit_length() + 1
     g = int(gap_cycles).bit_length() + 1
@@ -226,7 +265,8 @@ def top_cost(divisor: int, gap_cycles: int, feature_width: int, bytes_per_featur
 
 
 def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popcount_levels_per_stage=None,
-             clock_mhz: float | None = None, baud: int | None = None, graph=None, head: str | None = None) -> dict:
+             clock_mhz: float | None = None, baud: int | None = None, graph=None, head: str | None = None,
+             encoder: str | None = None) -> dict:
     """Predicted ``luts``, ``ffs``, ``lcs`` (and per part in ``parts``) of the board design.
 
     ``board`` ``icebreaker``: the UART top with the streaming encoder (what ``synth`` builds);
@@ -235,13 +275,16 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     optimised ``passes.Graph`` of ``netlist`` (saves the passes' time). ``head``: ``serial`` or
     ``tree``; None means what the design is built with by default: the board top's
     (``boards.top.DEFAULT_TOP_HEAD``, serial) for a board, the generic core's (tree) for ``generic``.
-    The training budget (``hardware: {board, max_lcs}``) calls this with the default, so it costs
-    the same design that ``synth`` builds.
+    ``encoder``: the board top's threshold encoder (``boards.top.ENCODERS``; None: the default).
+    The training budget (``hardware: {board, max_lcs}``) calls this with the run's settings, so it
+    costs the same design that ``synth`` builds.
     """
+    from logicforge.boards.top import check_encoder
     from logicforge.hdl import pipeline
     from logicforge.netlist import passes
 
     plps = pipeline.check_popcount_levels_per_stage(popcount_levels_per_stage)
+    encoder = check_encoder(encoder)
     if board not in ("icebreaker", "generic", "ulx3s-85f"):
         raise LogicforgeError(f"no cost model for board {board!r} (known: icebreaker, generic, ulx3s-85f)")
     if head is None:
@@ -257,7 +300,8 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     parts = {}
     pre = board != "generic"
     if pre:
-        parts["encoder"] = encoder_cost(netlist.features, netlist.feature_width, comparators)
+        cost = shift_encoder_cost if encoder == "shift" else encoder_cost
+        parts["encoder"] = cost(netlist.features, netlist.feature_width, comparators)
     else:
         W = netlist.feature_width
         n = len(comparators)
@@ -278,11 +322,12 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
         gap = max(int(DEFAULT_GAP_TIMEOUT_S * clk), 30 * div)
         parts["top"] = top_cost(div, gap, netlist.feature_width, bytes_per_feature(netlist.feature_width))
     for name, d in parts.items():
+        exact = d.pop("exact", False)
         d["lcs_structural"] = int(round(d["lcs"]))
         d["lcs"] = int(round(d["lcs"] * COEF["lc_scale"]))
         d["luts_structural"], d["ffs_structural"] = int(round(d["luts"])), int(d["ffs"])
-        d["luts"] = int(round(d["luts"] * COEF["lut_scale"]))
-        d["ffs"] = int(round(d["ffs"] * COEF["ff_scale"]))
+        d["luts"] = int(round(d["luts"] * (1.0 if exact else COEF["lut_scale"])))
+        d["ffs"] = int(round(d["ffs"] * (1.0 if exact else COEF["ff_scale"])))
     if board == "ulx3s-85f":
         for d in parts.values():
             d["luts"] = int(round(d["luts"] * ECP5_LUT_SITES))
@@ -300,6 +345,7 @@ def estimate(netlist, *, board: str = "icebreaker", layers_per_stage=None, popco
     latency = pipeline.latency(depth=sch.depth, layers_per_stage=lps, group_size=netlist.group_size,
                                classes=netlist.classes, popcount_levels_per_stage=plps, pre_encoded=pre, head=head)
     return {**total, "parts": parts, "board": board, "layers_per_stage": lps, "head": head,
+            "encoder": None if board == "generic" else encoder,
             "sample_interval_cycles": pipeline.sample_interval(netlist.group_size, netlist.classes, head),
             "popcount_levels_per_stage": plps, "gates_after": graph.num_gates, "comparators": len(comparators),
             "latency_cycles": latency}

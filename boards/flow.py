@@ -305,7 +305,7 @@ def _design_hash(files: dict[str, str], board, clock_mhz, placement: str = "auto
 
 def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
           log=print, split: bool = True, popcount_levels_per_stage=None, generated=None, head=None,
-          placement: str = "auto") -> dict:
+          placement: str = "auto", encoder=None) -> dict:
     """Synthesise (and for a real board place and route) ``netlist``; write and return synth.json.
 
     For a board with a top: ``top.v`` -> yosys (``synth_ice40``/``synth_ecp5``) -> ``nextpnr-<family> --report``.
@@ -341,7 +341,8 @@ def synth(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=
     earlier = 0.0
     if generated is None:
         files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
-                                         popcount_levels_per_stage=popcount_levels_per_stage, head=head)
+                                         popcount_levels_per_stage=popcount_levels_per_stage, head=head,
+                                         encoder=encoder)
     else:
         files, info, earlier = generated
     for name, text in files.items():
@@ -539,7 +540,7 @@ def _matching_result(outdir: Path, files: dict[str, str], board, clock, placemen
 
 def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_mhz=None, baud=None,
               allow_timing_fail: bool = False, log=print, popcount_levels_per_stage=None, head=None,
-              placement: str = "auto") -> Path:
+              placement: str = "auto", encoder=None) -> Path:
     """Write the bitstream (``outdir/top.bin`` for iCE40, ``top.bit`` for ECP5): reuses a synth
     result of the identical design, else runs :func:`synth`.
 
@@ -558,14 +559,14 @@ def bitstream(netlist, board_name: str, outdir, *, layers_per_stage=None, clock_
     outdir = Path(outdir)
     t0 = time.monotonic()
     files, info = board.generate_top(netlist, layers_per_stage=layers_per_stage, clock_mhz=clock_mhz, baud=baud,
-                                     popcount_levels_per_stage=popcount_levels_per_stage, head=head)
+                                     popcount_levels_per_stage=popcount_levels_per_stage, head=head, encoder=encoder)
     gen_seconds = time.monotonic() - t0
     result = _matching_result(outdir, files, board, info["clock_mhz"], placement)
     if result is None:
         result = synth(netlist, board_name, outdir, layers_per_stage=layers_per_stage,
                        clock_mhz=clock_mhz, baud=baud, log=log,
                        popcount_levels_per_stage=popcount_levels_per_stage, generated=(files, info, gen_seconds),
-                       head=head, placement=placement)
+                       head=head, placement=placement, encoder=encoder)
         log(summary(result))
     else:
         log(f"bitstream: reusing the placed design of {outdir / SYNTH_JSON}")

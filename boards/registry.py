@@ -56,7 +56,8 @@ class Board:
 
         return FAMILIES[self.family].bitstream_file
 
-    def write_top(self, netlist, outdir, core_info=None, *, clock_mhz=None, baud=None, head=None) -> list[Path]:
+    def write_top(self, netlist, outdir, core_info=None, *, clock_mhz=None, baud=None, head=None,
+                  encoder=None) -> list[Path]:
         """Write the board's top level and constraints into ``outdir``; return the paths written.
 
         ``core_info`` is the info dict of ``logicforge.hdl.verilog.core_verilog`` (its

@@ -22,6 +22,31 @@ DEFAULT_GAP_TIMEOUT_S = 0.1
 RESULT_STAGES = 2
 #: The core's head in the board top: samples arrive over the UART far apart (``pipeline.HEADS``).
 DEFAULT_TOP_HEAD = "serial"
+#: The board top's threshold encoders: ``stream`` (``hdl/stream.py``: a compare per ROM slot, each
+#: encoded bit written by its own four-input LUT) and ``shift`` (``hdl/shift_encoder.py``: one
+#: compare per cycle into a shift chain; fewer cells and routes, docs/hardware.md).
+ENCODERS = ("stream", "shift")
+DEFAULT_TOP_ENCODER = "stream"
+
+
+def check_encoder(encoder) -> str:
+    """``encoder`` (None: ``DEFAULT_TOP_ENCODER``), or LogicforgeError naming the known ones."""
+    if encoder is None:
+        return DEFAULT_TOP_ENCODER
+    if encoder not in ENCODERS:
+        raise LogicforgeError(f"unknown encoder {encoder!r} (known: {', '.join(ENCODERS)})")
+    return encoder
+
+
+def encoder_class(encoder):
+    """The component class of the encoder named ``encoder`` (checked by :func:`check_encoder`)."""
+    if check_encoder(encoder) == "shift":
+        from logicforge.hdl.shift_encoder import ShiftEncoder
+
+        return ShiftEncoder
+    from logicforge.hdl.stream import StreamingEncoder
+
+    return StreamingEncoder
 #: Bit times from one byte's ``valid`` out of the UART receiver to the next one's, at the least
 #: (a frame is 10 bit times; one less leaves room for a sender whose baud clock runs fast).
 MIN_BYTE_BIT_TIMES = 9
@@ -71,9 +96,11 @@ class ClassifierTop(wiring.Component):
     is complete, so such samples may be streamed back to back. With one-byte samples a host whose
     baud clock runs faster than ours could overrun the queue: it should wait for the replies.
 
-    Registers: no feature buffer. Each feature is encoded as it arrives
-    (:class:`~logicforge.hdl.stream.StreamingEncoder`: its live thresholds from a ROM indexed by
-    the feature counter, only the live comparator bits written); those bits feed a
+    Registers: no feature buffer. Each feature is encoded as it arrives (``encoder``, one of
+    ``ENCODERS``, default ``DEFAULT_TOP_ENCODER``: :class:`~logicforge.hdl.stream.StreamingEncoder`,
+    its live thresholds from a ROM indexed by the feature counter, only the live comparator bits
+    written; or :class:`~logicforge.hdl.shift_encoder.ShiftEncoder`, the live thresholds compared
+    one per cycle and shifted into a chain); those bits feed a
     ``LogicNetCore(pre_encoded=True, head=head)``; ``head`` defaults to ``DEFAULT_TOP_HEAD``
     (serial: the samples' last bytes are at least ``sample_bytes * MIN_BYTE_BIT_TIMES * divisor``
     cycles apart, which must cover ``pipeline.serial_interval(G, K)``, else LogicforgeError).
@@ -83,11 +110,11 @@ class ClassifierTop(wiring.Component):
 
     def __init__(self, netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
                  gap_timeout_cycles: int | None = None, led_bits: int = 5, popcount_levels_per_stage=None,
-                 head: str | None = None):
+                 head: str | None = None, encoder: str | None = None):
         from logicforge.hdl.core import LogicNetCore
-        from logicforge.hdl.stream import StreamingEncoder
 
         check_netlist(netlist)
+        self.encoder_name = check_encoder(encoder)
         self.netlist = netlist
         self.clk_hz = float(clk_hz)
         self.baud = int(baud)
@@ -112,14 +139,19 @@ class ClassifierTop(wiring.Component):
                 f"the {self.core.head} head needs samples {self.core.sample_interval} cycles apart, but at "
                 f"divisor {self.divisor} a sample of {sample_bytes(netlist)} bytes can arrive every "
                 f"{spacing} cycles: use --head tree or a lower baud rate")
-        # the encoder changes a bit of ``in_bits`` only when its feature arrives, a byte or more later
         feature_spacing = bytes_per_feature(netlist.feature_width) * MIN_BYTE_BIT_TIMES * self.divisor
-        if feature_spacing < self.core.input_hold_cycles:
+        self.encoder = encoder_class(self.encoder_name)(netlist.features, netlist.feature_width,
+                                                        self.core.comparators, valid_copies=self.core.valid_copies)
+        if feature_spacing < self.encoder.min_spacing:
+            raise LogicforgeError(
+                f"the {self.encoder_name} encoder needs features {self.encoder.min_spacing} cycles apart, but at "
+                f"divisor {self.divisor} they can arrive every {feature_spacing}: use a lower baud rate")
+        # the encoder changes ``in_bits`` only when the next sample's features arrive, a byte or more later
+        if feature_spacing - self.encoder.hold_margin < self.core.input_hold_cycles:
             raise LogicforgeError(
                 f"the core reads its encoded bits for {self.core.input_hold_cycles} cycles, but at divisor "
-                f"{self.divisor} the next feature can change them after {feature_spacing}: use a lower baud rate")
-        self.encoder = StreamingEncoder(netlist.features, netlist.feature_width, self.core.comparators,
-                                        valid_copies=self.core.valid_copies)
+                f"{self.divisor} the {self.encoder_name} encoder can change them after "
+                f"{feature_spacing - self.encoder.hold_margin}: use a lower baud rate")
         #: cycles from the last byte's ``valid`` out of the UART receiver to the reply logic: the
         #: feature register, the encoder, the core and the result registers
         self.latency = 1 + self.encoder.latency + self.core.latency + RESULT_STAGES
@@ -241,18 +273,18 @@ SIM_TOP = "uart_top"
 
 def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_stage=None,
                 gap_timeout_cycles: int | None = None, popcount_levels_per_stage=None,
-                head: str | None = None) -> tuple[str, dict]:
+                head: str | None = None, encoder: str | None = None) -> tuple[str, dict]:
     """Verilog of :class:`ClassifierTop` alone (module ``uart_top``: ports ``clk``, ``rst``, ``rx``,
     ``tx``, ``class_leds``, ``activity``, ``uart_error``; no FPGA primitives), for simulation.
 
     Returns (text, info) with ``divisor``, ``latency_cycles``, ``bytes_per_feature``,
-    ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``, ``head``.
+    ``bytes_per_sample``, ``gap_timeout_cycles``, ``led_bits``, ``head``, ``encoder``.
     """
     from logicforge.hdl.verilog import to_verilog
 
     top = ClassifierTop(netlist, clk_hz=clk_hz, baud=baud, layers_per_stage=layers_per_stage,
                         gap_timeout_cycles=gap_timeout_cycles,
-                        popcount_levels_per_stage=popcount_levels_per_stage, head=head)
+                        popcount_levels_per_stage=popcount_levels_per_stage, head=head, encoder=encoder)
     text = to_verilog(top, name=SIM_TOP)
     return text, {
         "module": SIM_TOP,
@@ -263,4 +295,5 @@ def top_verilog(netlist, *, clk_hz: float, baud: int = DEFAULT_BAUD, layers_per_
         "gap_timeout_cycles": top.gap_timeout_cycles,
         "led_bits": len(top.class_leds),
         "head": top.core.head,
+        "encoder": top.encoder_name,
     }

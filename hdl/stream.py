@@ -243,6 +243,8 @@ class StreamingEncoder(wiring.Component):
         self.compare_stages = compare_stages(self.feature_width)
         self.latency = stream_encoder_latency(self.feature_width)
         self.min_spacing = min_valid_spacing(self.feature_width)
+        #: ``out_bits`` hold a sample for as many cycles as ``valid`` pulses are apart, less this
+        self.hold_margin = 0
         self.lines = line_plan(self.features, self.slots)
         self.valid_copies = int(valid_copies)
         ports = {

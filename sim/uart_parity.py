@@ -121,6 +121,7 @@ def run_top_parity(netlist, x_test=None, *, generate: Callable, encode: Callable
         "divisor": int(info["divisor"]),
         "bytes_per_sample": int(data.shape[1]),
         "latency_cycles": int(info["latency_cycles"]),
+        "encoder": info.get("encoder"),
         "wire_cycles_per_sample": int(data.shape[1]) * FRAME_BITS * int(info["divisor"]),
         "cycles_per_sample": verdict["cycles_per_sample"],
         "reply_delay_cycles": verdict["reply_delay_cycles"],

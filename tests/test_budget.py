@@ -101,3 +101,31 @@ def test_the_runs_layers_per_stage_is_the_default_of_estimate_and_verilog(tmp_pa
     assert main(["estimate", "--run", str(run)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "hardware.layers_per_stage must be an integer >= 1" in err
+
+
+def test_the_runs_encoder_is_the_default_of_estimate_and_verilog(tmp_path, capsys):
+    hw = {"board": "icebreaker", "max_lcs": 5280, "encoder": "shift"}
+    rc, out, run = _train(tmp_path, capsys, "enc", hw)
+    assert rc == 0, out.err
+    summary = json.loads((run / "summary.json").read_text())
+
+    def estimate(*extra):
+        assert main(["estimate", *extra, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    own = estimate("--run", str(run))
+    assert own["encoder"] == "shift"
+    assert own["lcs"] == summary["estimate"]["lcs"]  # training estimated the design the run builds
+    other = estimate("--run", str(run), "--encoder", "stream")  # the option still wins
+    assert other["encoder"] == "stream" and other["parts"]["encoder"]["lcs"] != own["parts"]["encoder"]["lcs"]
+    assert estimate("--netlist", str(run / "netlist.json"))["encoder"] == "stream"
+    assert main(["verilog", "--run", str(run), "--build-dir", str(tmp_path / "build")]) == 0
+    info = json.loads((tmp_path / "build" / "enc" / "icebreaker" / "top_info.json").read_text())
+    assert info["encoder"] == "shift"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["hardware"]["encoder"] = "wide"
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    capsys.readouterr()
+    assert main(["estimate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hardware.encoder must be one of stream, shift, got 'wide'" in err

@@ -55,6 +55,7 @@ def test_every_command_is_a_module_in_the_commands_room():
 @pytest.mark.parametrize("argv,needle", [
     (["synth", "--placement", "fast"], "argument --placement: invalid choice: 'fast'"),
     (["synth", "--head", "wide"], "argument --head: invalid choice: 'wide'"),
+    (["synth", "--encoder", "wide"], "argument --encoder: invalid choice: 'wide'"),
     (["synth", "--layers-per-stage", "two"], "argument --layers-per-stage: invalid int value: 'two'"),
     (["frob"], "argument COMMAND: invalid choice: 'frob'"),
     ([], "the following arguments are required: COMMAND"),

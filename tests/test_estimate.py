@@ -22,20 +22,31 @@ def _recorded():
     return json.loads(RECORDED.read_text())
 
 
-@pytest.mark.parametrize("name", sorted(DESIGNS) + sorted(f"{n}_serial" for n in DESIGNS))
+#: Per design: the tree head, the serial head (``_serial``), and the serial head with the shift-chain
+#: encoder (``_serial_shift``); records without a head or an encoder are tree and stream.
+RECORDS = (sorted(DESIGNS) + sorted(f"{n}_serial" for n in DESIGNS)
+           + sorted(f"{n}_serial_shift" for n in DESIGNS))
+
+
+@pytest.mark.parametrize("name", RECORDS)
 def test_estimate_matches_recorded_synthesis(name):
     rec = _recorded()
     if name not in rec["designs"]:
         pytest.skip(f"{name} has no recorded synthesis in {RECORDED.name}")
     r = rec["designs"][name]
-    design = name.removesuffix("_serial")
-    assert r.get("head", "tree") == ("serial" if name.endswith("_serial") else "tree")
+    design = name.removesuffix("_shift").removesuffix("_serial")
+    assert r.get("head", "tree") == ("serial" if "_serial" in name else "tree")
+    assert r.get("encoder", "stream") == ("shift" if name.endswith("_shift") else "stream")
     assert r["params"] == json.loads(json.dumps(DESIGNS[design])), "design parameters changed: re-record"
     est = estimate(design_netlist(DESIGNS[design]), board="icebreaker", clock_mhz=rec["clock_mhz"],
-                   head=r.get("head", "tree"), layers_per_stage=r.get("layers_per_stage", 3))
+                   head=r.get("head", "tree"), layers_per_stage=r.get("layers_per_stage", 3),
+                   encoder=r.get("encoder"))
     err = (est["lcs"] - r["lcs"]) / r["lcs"]
     assert abs(err) <= TOLERANCE, f"{name}: estimate {est['lcs']} LCs, nextpnr {r['lcs']} ({err:+.1%})"
     assert sum(p["lcs"] for p in est["parts"].values()) == est["lcs"]
+    if name.endswith("_shift"):  # the encoder's own share, against the hierarchy-keeping synthesis
+        got, want = est["parts"]["encoder"]["lcs"], r["lc_split"]["encoder"]
+        assert abs(got - want) <= max(0.15 * want, 25), f"{name}: encoder {got} LCs, synthesis {want}"
 
 
 def test_recording_covers_six_designs():
@@ -61,6 +72,30 @@ def test_estimate_command_and_its_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown board" in err
     assert main(["estimate", "--netlist", str(tmp_path / "missing.json")]) == 2
+    capsys.readouterr()
+    assert main(["estimate", "--netlist", str(path), "--encoder", "shift"]) == 0
+    assert "shift encoder" in capsys.readouterr().out
+
+
+def test_shift_encoder_estimate_is_smaller_and_counts_the_chain():
+    """The shift-chain encoder: one cell per live bit (its chain flip-flop and LUT) plus a fixed
+    compare and control, against the streaming encoder's bit plus slot compares and decoded lines."""
+    from logicforge.boards.top import check_encoder
+    from logicforge.errors import LogicforgeError
+
+    net = design_netlist(DESIGNS["r3_f100w8_800x600_k10g20"])
+    stream = estimate(net, board="icebreaker", clock_mhz=100)
+    shift = estimate(net, board="icebreaker", clock_mhz=100, encoder="shift")
+    assert stream["encoder"] == "stream" and shift["encoder"] == "shift"
+    enc = shift["parts"]["encoder"]
+    assert enc["live_bits"] == stream["parts"]["encoder"]["live_bits"] == stream["comparators"]
+    assert enc["live_bits"] <= enc["lcs_structural"] <= enc["live_bits"] + 120
+    assert enc["lcs"] < stream["parts"]["encoder"]["lcs"]
+    assert {k: shift["parts"][k] for k in ("gates", "head", "top")} == \
+        {k: stream["parts"][k] for k in ("gates", "head", "top")}
+    assert estimate(net, board="generic", encoder="shift")["encoder"] is None
+    with pytest.raises(LogicforgeError, match="unknown encoder 'bogus'"):
+        check_encoder("bogus")
 
 
 def test_lc_split_parts_and_total(tmp_path):

@@ -110,6 +110,7 @@ def test_checker_catches_a_reply_too_many_a_late_reply_and_bad_leds():
     (["--top", "--divisor", "3"], "--divisor must be at least 4, got 3"),
     (["--divisor", "8"], "--divisor applies to --top only"),
     (["--wait-replies"], "--wait-replies applies to --top only"),
+    (["--encoder", "shift"], "--encoder applies to --top only"),
     (["--top", "--core", "x.v"], "--core replaces the core of the core check"),
 ])
 def test_cli_rejects_bad_top_options(tmp_path, capsys, argv, needle):
@@ -178,6 +179,7 @@ def test_cli_top_gives_the_reference_class_for_every_test_image(digits_run, caps
     report = json.loads((out_dir / "report.json").read_text())
     n = len(x) + 20
     assert report["passed"] and report["mode"] == "stream" and report["divisor"] == 4
+    assert report["encoder"] == "stream"  # the default
     assert report["samples"] == report["replies"] == report["matches"] == n and report["test_samples"] == len(x)
     assert report["bytes_per_sample"] == net.features
     assert report["cycles_per_sample"] == report["wire_cycles_per_sample"] == net.features * 10 * 4
@@ -188,6 +190,28 @@ def test_cli_top_gives_the_reference_class_for_every_test_image(digits_run, caps
         assert np.array_equal(o["reply_byte"][:len(x)], classes)
         assert len(set(classes.tolist())) >= 5  # a trained model: the replies are not one constant
         assert np.array_equal(o["reply_leds"], o["reply_byte"] & 31)
+
+
+@needs_verilator
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_cli_top_with_the_shift_encoder(digits_run, capsys):
+    """``sim --top --encoder shift``: the top with the shift-chain encoder gives the reference class
+    for every test image and random vectors, back to back at the smallest divisor."""
+    from logicforge.cli import main
+
+    root = digits_run
+    run = root / "runs" / "small"
+    rc = main(["sim", "--top", "--encoder", "shift", "--run", str(run), "--build-dir", str(root / "build_shift"),
+               "--images", "all", "--random", "200"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    x = np.load(run / "test_set.npz")["x"]
+    report = json.loads((root / "build_shift" / "small" / "sim_top" / "report.json").read_text())
+    n = len(x) + 200
+    assert report["passed"] and report["samples"] == report["matches"] == n and report["divisor"] == 4
+    assert report["encoder"] == "shift"
+    assert f"top: {n}/{n} replies equal the reference class" in out
 
 
 @needs_verilator

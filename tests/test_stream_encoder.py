@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""The streaming threshold encoder (hdl/stream.py) and the pre-encoded core, in Amaranth's
-simulator, against the reference encoding ``x[f] >= T``."""
+"""The board top's threshold encoders (hdl/stream.py, hdl/shift_encoder.py) and the pre-encoded core,
+in Amaranth's simulator, against the reference encoding ``x[f] >= T``."""
 
 from __future__ import annotations
 
@@ -17,9 +17,15 @@ from amaranth.sim import Simulator  # noqa: E402
 from logicforge.errors import LogicforgeError  # noqa: E402
 from logicforge.hdl import pipeline  # noqa: E402
 from logicforge.hdl.core import LogicNetCore  # noqa: E402
+from logicforge.hdl.shift_encoder import (ShiftEncoder, chain_order, shift_encoder_latency,  # noqa: E402
+                                          shift_min_spacing, shift_pipeline_stages)
 from logicforge.hdl.stream import (MAX_FANOUT, StreamingEncoder, compare_costs, compare_plan,  # noqa: E402
                                    compare_stages, line_plan, min_valid_spacing, slot_table,
                                    stream_encoder_latency)
+
+
+#: Both encoders keep one contract (ports, ``latency``, ``min_spacing``): every behavioural test runs on each.
+ENCODERS = [pytest.param(StreamingEncoder, id="stream"), pytest.param(ShiftEncoder, id="shift")]
 
 
 def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,)):
@@ -39,8 +45,8 @@ def _comparators(rng, features, width, *, every_threshold_feature=0, empty=(1,))
     return [comps[i] for i in order]
 
 
-def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None, drop_after_last=None,
-                tight=False):
+def run_encoder(enc, samples, rng, *, restart_after=None, drop_after_last=None,
+                tight=False, trace=None):
     """Feed samples feature by feature with random gaps of at least ``enc.min_spacing`` cycles
     (exactly that with ``tight``); return (out_bits, cycles since the sample's last ``valid``) at
     every out_valid. ``restart_after=(sample, k)``: after k features of that sample, restart and
@@ -59,6 +65,8 @@ def run_encoder(enc: StreamingEncoder, samples, rng, *, restart_after=None, drop
             for _ in range(n):
                 if ctx.get(enc.out_valid):
                     got.append((ctx.get(enc.out_bits), state["cycle"] - state["last"]))
+                if trace is not None:
+                    trace.append((ctx.get(enc.out_valid), ctx.get(enc.out_bits)))
                 await ctx.tick()
                 state["cycle"] += 1
 
@@ -123,15 +131,16 @@ def test_structure_constants_follow_the_width():
     assert compare_costs(5) == (6, 8)  # leaves ge, gt/eq, gt/eq (5 LUT4s); then ge and a carried gt/eq
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 10])
-def test_streaming_encoder_matches_reference_encoding(width):
+def test_encoder_matches_reference_encoding(encoder, width):
     """Every threshold of a feature (constants at both ends), random thresholds elsewhere, two
     features with no live bits; for W <= 8 the all-threshold feature takes every value."""
     rng = np.random.default_rng(width)
     F = 7
     every = 0 if width <= 5 else 3
     comps = _comparators(rng, F, width, every_threshold_feature=every, empty=(1, 5))
-    enc = StreamingEncoder(F, width, comps)
+    enc = encoder(F, width, comps)
     assert enc.live_features == F - 2
     n = max(12, 1 << width) if width <= 8 else 12
     x = rng.integers(0, 1 << width, size=(n, F))
@@ -142,12 +151,13 @@ def test_streaming_encoder_matches_reference_encoding(width):
     _check(enc, comps, x, run_encoder(enc, x, rng, restart_after=(3, 4)))
 
 
+@pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("width", [3, 8])
-def test_streaming_encoder_at_the_minimum_spacing_and_dropping_on_restart(width):
+def test_encoder_at_the_minimum_spacing_and_dropping_on_restart(encoder, width):
     rng = np.random.default_rng(40 + width)
     F = 9
     comps = _comparators(rng, F, width, every_threshold_feature=2, empty=(0, 8))
-    enc = StreamingEncoder(F, width, comps)
+    enc = encoder(F, width, comps)
     x = rng.integers(0, 1 << width, size=(6, F))
     _check(enc, comps, x, run_encoder(enc, x, rng, tight=True))
     # a restart one cycle after a sample's last valid drops that sample; the next ones are whole
@@ -155,13 +165,14 @@ def test_streaming_encoder_at_the_minimum_spacing_and_dropping_on_restart(width)
     _check(enc, comps, np.delete(x, 2, axis=0), got)
 
 
-def test_streaming_encoder_single_feature_and_no_comparators():
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_encoder_single_feature_and_no_comparators(encoder):
     rng = np.random.default_rng(0)
-    enc = StreamingEncoder(1, 4, [(0, 3), (0, 9)])
+    enc = encoder(1, 4, [(0, 3), (0, 9)])
     x = rng.integers(0, 16, size=(6, 1))
     got = run_encoder(enc, x, rng)
     assert [b for b, _ in got] == [int(r[0] >= 3) | (int(r[0] >= 9) << 1) for r in x]
-    empty = StreamingEncoder(3, 4, [])
+    empty = encoder(3, 4, [])
     assert len(run_encoder(empty, rng.integers(0, 16, size=(4, 3)), rng)) == 4
 
 
@@ -196,7 +207,8 @@ def test_streaming_encoder_with_many_features_uses_product_lines():
     _check(enc, comps, x, run_encoder(enc, x, rng, tight=True))
 
 
-def test_streaming_encoder_with_two_upper_chunks_at_the_minimum_spacing():
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_encoder_with_two_upper_chunks_at_the_minimum_spacing(encoder):
     """129..2048 features (Fashion-MNIST: 784): the upper chunks form one group of product lines
     (no third group as a flip-flop enable), written correctly at the tightest spacing and after a
     restart that drops a sample."""
@@ -204,15 +216,17 @@ def test_streaming_encoder_with_two_upper_chunks_at_the_minimum_spacing():
     F = 300
     live = sorted(set(rng.integers(0, F, size=120).tolist()) | {0, 7, 8, 127, 128, 255, 256, F - 1})
     comps = [(f, int(t)) for f in live for t in sorted(rng.choice(np.arange(0, 17), size=2, replace=False))]
-    enc = StreamingEncoder(F, 4, comps)
-    assert len(enc.lines["groups"]) == 2 and len(enc.lines["groups"][1]) == 2 and enc.lines["pre"]
+    enc = encoder(F, 4, comps)
+    if encoder is StreamingEncoder:
+        assert len(enc.lines["groups"]) == 2 and len(enc.lines["groups"][1]) == 2 and enc.lines["pre"]
     x = rng.integers(0, 16, size=(3, F))
     _check(enc, comps, x, run_encoder(enc, x, rng, tight=True))
     got = run_encoder(enc, x, rng, drop_after_last=(1, 1), tight=True)
     _check(enc, comps, np.delete(x, 1, axis=0), got)
 
 
-def test_streaming_encoder_to_pre_encoded_core_matches_reference():
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_encoder_to_pre_encoded_core_matches_reference(encoder):
     rng = np.random.default_rng(5)
     net = generate.random_netlist(rng, features=6, feature_width=6, thresholds_per_feature=3,
                                   layer_widths=(30, 20), classes=4, group_size=5, unused_features=1)
@@ -221,7 +235,7 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
     assert core.latency == pipeline.latency(depth=core.depth, layers_per_stage=1, group_size=5, classes=4,
                                             pre_encoded=True)
     assert core.latency == LogicNetCore(net, layers_per_stage=1).latency - pipeline.ENCODE_STAGES
-    enc = StreamingEncoder(net.features, net.feature_width, core.comparators)
+    enc = encoder(net.features, net.feature_width, core.comparators)
     x = generate.random_features(rng, net, 20)
     _, classes = reference.evaluate(net, x)
 
@@ -257,3 +271,36 @@ def test_streaming_encoder_to_pre_encoded_core_matches_reference():
     sim.add_testbench(bench)
     sim.run()
     assert got == [int(c) for c in classes]
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_encoder_holds_a_sample_as_promised(encoder):
+    """At the tightest spacing, ``out_bits`` stay those of ``out_valid`` for ``min_spacing -
+    hold_margin`` cycles (what the board top checks against the core's ``input_hold_cycles``)."""
+    rng = np.random.default_rng(21)
+    F, width = 5, 4
+    comps = _comparators(rng, F, width, every_threshold_feature=F - 1, empty=(2,))
+    enc = encoder(F, width, comps)
+    x = rng.integers(0, 16, size=(5, F))
+    trace = []
+    _check(enc, comps, x, run_encoder(enc, x, rng, tight=True, trace=trace))
+    hold = enc.min_spacing - enc.hold_margin
+    assert hold >= 1
+    starts = [t for t, (v, _) in enumerate(trace) if v]
+    assert len(starts) == len(x)
+    for t in starts:
+        assert all(bits == trace[t][1] for _, bits in trace[t:t + hold])
+
+
+def test_shift_encoder_structure():
+    """The chain holds the live bits feature by feature; the latency counts the last feature's
+    thresholds; the spacing covers a feature's issues."""
+    slots, _ = slot_table(4, 8, [(2, 9), (0, 5), (2, 3), (3, 0), (1, 256), (0, 200)])
+    assert chain_order(slots) == [1, 5, 0, 2]  # feature 0: bits 1, 5; feature 2: bits 0, 2
+    for w in (1, 4, 8, 10):
+        assert shift_pipeline_stages(w) == compare_stages(w) + 2
+        assert shift_encoder_latency(w, 3) == shift_pipeline_stages(w) + 4
+    assert [shift_min_spacing(k) for k in (0, 1, 5)] == [3, 3, 7]
+    enc = ShiftEncoder(4, 8, [(2, 9), (0, 5), (2, 3), (3, 0), (1, 256), (0, 200)])
+    assert enc.chain_bits == 4 and enc.latency == shift_encoder_latency(8, 0)  # feature 3: a constant only
+    assert enc.hold_margin == enc.max_slots == 2

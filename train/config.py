@@ -108,6 +108,7 @@ SCHEMA: dict[str, Key] = {
     "hardware.board": Key(None, str, "board whose cost model estimates the netlist every epoch (e.g. icebreaker); null: no estimate", nullable=True),
     "hardware.max_lcs": Key(None, int, "logic-cell budget on hardware.board: training fails, printing the best estimate, when the final netlist exceeds it", minimum=1, nullable=True),
     "hardware.layers_per_stage": Key(None, int, "gate levels per pipeline stage the run's board design is estimated and built with (the default of logicforge verilog/sim/estimate/synth/bitstream/demo for this run); null: the head's measured default", minimum=1, nullable=True),
+    "hardware.encoder": Key(None, ("stream", "shift"), "the board top's threshold encoder the run's design is estimated and built with (boards.top.ENCODERS; the default of logicforge verilog/sim --top/estimate/synth/bitstream/demo for this run); null: stream", nullable=True),
 }
 
 

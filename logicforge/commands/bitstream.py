@@ -19,5 +19,6 @@ def run(args) -> int:
     flow.bitstream(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
                    popcount_levels_per_stage=args.popcount_levels_per_stage, head=args.head,
                    clock_mhz=args.clock_mhz, baud=args.baud, placement=args.placement,
+                   encoder=args.encoder,
                    allow_timing_fail=args.allow_timing_fail)
     return 0

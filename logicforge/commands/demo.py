@@ -65,12 +65,15 @@ def run(args) -> int:
     lps = (cfg.get("hardware") or {}).get("layers_per_stage")
     if lps is not None:
         core_opts += ["--layers-per-stage", str(lps)]
-    stage("verilog", ["verilog", "--board", BOARD, *core_opts, *src])
+    # and its board top's encoder (hardware.encoder)
+    enc = (cfg.get("hardware") or {}).get("encoder")
+    top_opts = core_opts + (["--encoder", enc] if enc else [])
+    stage("verilog", ["verilog", "--board", BOARD, *top_opts, *src])
     stage("sim", ["sim", "--random", str(args.random), *core_opts, *src])
     clock = ["--clock-mhz", f"{args.clock_mhz:g}"]
-    stage("estimate", ["estimate", "--board", BOARD, *clock, *core_opts, "--run", str(run_dir)])
-    stage("synth", ["synth", "--board", BOARD, *clock, *core_opts, *src])
-    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *core_opts, *src])
+    stage("estimate", ["estimate", "--board", BOARD, *clock, *top_opts, "--run", str(run_dir)])
+    stage("synth", ["synth", "--board", BOARD, *clock, *top_opts, *src])
+    stage("bitstream", ["bitstream", "--board", BOARD, *clock, *top_opts, *src])
 
     build = Path(args.build_dir) / name
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -81,7 +84,7 @@ def run(args) -> int:
     from logicforge.netlist import format as nf
 
     est = estimate(nf.load(run_dir / "netlist.json"), board=BOARD, clock_mhz=args.clock_mhz, head=args.head,
-                   layers_per_stage=lps)
+                   layers_per_stage=lps, encoder=enc)
     rows = [
         ("discrete test accuracy", f"{100 * summary['test_acc_discrete']:.2f} % ({summary['dataset']}, "
                                    f"{'LUT4 nodes' if summary.get('node') == 'lut4' else summary['mode']})"),

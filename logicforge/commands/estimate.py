@@ -8,7 +8,7 @@ def configure(p) -> None:
     from logicforge import source
 
     p.add_argument("--board", default="icebreaker",
-                   help="icebreaker (UART top, streaming encoder; default), ulx3s-85f (the same top on ECP5; "
+                   help="icebreaker (UART top and its threshold encoder; default), ulx3s-85f (the same top on ECP5; "
                         "LUT4 counts are LUT4 sites) or generic (the core alone)")
     source.add_arguments(p)
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ", help="system clock (default 12)")
@@ -18,6 +18,8 @@ def configure(p) -> None:
                    help="popcount levels per pipeline stage (default: the measured default)")
     p.add_argument("--head", choices=("serial", "tree"), default=None,
                    help="the classifier head (default: serial for a board top, tree for generic)")
+    p.add_argument("--encoder", choices=("stream", "shift"), default=None,
+                   help="the board top's threshold encoder (default: the run's hardware.encoder, else stream)")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
@@ -34,17 +36,18 @@ def run(args) -> int:
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise LogicforgeError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     options.check_layers_per_stage(args)
+    options.check_encoder(args)
     net, name = source.load(args)
     est = estimate(net, board=board.name, layers_per_stage=args.layers_per_stage,
                    popcount_levels_per_stage=args.popcount_levels_per_stage, clock_mhz=args.clock_mhz,
-                   head=args.head)
+                   head=args.head, encoder=args.encoder)
     if args.json:
         print(json.dumps(est, indent=1))
         return 0
     avail = board.lcs_available
     fit = f" of {avail} ({100 * est['lcs'] / avail:.1f} %)" if avail else ""
     print(f"{name} on {board.name}: about {est['lcs']} logic cells{fit}, {est['luts']} LUT4, {est['ffs']} FF "
-          f"(estimate, no synthesis; {est['gates_after']} gates, {est['comparators']} comparators, "
-          f"latency {est['latency_cycles']} cycles)")
+          f"(estimate, no synthesis; {est['gates_after']} gates, {est['comparators']} comparators"
+          f"{', ' + est['encoder'] + ' encoder' if est['encoder'] else ''}, latency {est['latency_cycles']} cycles)")
     print("  LC split: " + ", ".join(f"{p} {d['lcs']}" for p, d in est["parts"].items()))
     return 0

@@ -6,6 +6,7 @@
   checked by ``registry.get_board`` (one-line error naming the known boards).
 * :func:`add_layers_per_stage`: ``--layers-per-stage``, checked by :func:`check_layers_per_stage`.
 * :func:`add_top_options`: the board top's ``--clock-mhz`` and ``--baud``.
+* :func:`add_encoder`: the board top's ``--encoder``, checked by :func:`check_encoder`.
 * :func:`add_placement`: nextpnr's ``--placement`` (argparse ``choices``; cli prints its errors in one line).
 * :func:`at_least` and :func:`positive`: the numeric checks, as one-line ``LogicforgeError``\\ s
   (exit status 2), never argparse's two-line usage errors.
@@ -114,6 +115,30 @@ def add_placement(p: argparse.ArgumentParser) -> None:
                         "fills more than the board's share (ulx3s-85f: half the LUT4 sites), else for timing")
 
 
+def add_encoder(p: argparse.ArgumentParser) -> None:
+    """``--encoder {stream,shift}``: the board top's threshold encoder (``boards.top.ENCODERS``)."""
+    p.add_argument("--encoder", choices=("stream", "shift"), default=None,
+                   help="the board top's threshold encoder (default: the run's hardware.encoder, else "
+                        "stream: a compare per ROM slot, each bit written by its own LUT; shift: one compare "
+                        "per cycle into a shift chain, fewer cells and routes)")
+
+
+def check_encoder(args: argparse.Namespace) -> None:
+    """Without ``--encoder``, a training run's own ``hardware.encoder`` (its saved config) becomes the
+    value, as for ``--layers-per-stage``."""
+    if getattr(args, "encoder", None) is None:
+        from logicforge import source
+
+        value = source.run_hardware(args).get("encoder")
+        if value is not None:
+            from logicforge.boards.top import ENCODERS
+
+            if value not in ENCODERS:
+                raise LogicforgeError(f"{source.netlist_path(args).parent / 'config.yaml'}: "
+                                      f"hardware.encoder must be one of {', '.join(ENCODERS)}, got {value!r}")
+            args.encoder = value
+
+
 def add_top_options(p: argparse.ArgumentParser) -> None:
     """The board top's clock and UART rate (boards with a top level)."""
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
@@ -135,6 +160,7 @@ def add_board_build(p: argparse.ArgumentParser) -> None:
     add_layers_per_stage(p)
     add_popcount_levels_per_stage(p)
     add_head(p)
+    add_encoder(p)
     add_placement(p)
 
 
@@ -147,5 +173,6 @@ def load_board_build(args: argparse.Namespace):
     board = get_board(args.board)
     check_top_options(args)
     check_layers_per_stage(args)
+    check_encoder(args)
     net, _name = source.load(args)
     return board, net, source.build_dir(args, board.name)

@@ -51,7 +51,8 @@ def run(args) -> int:
     exe, pre = find_programmer(board.family)  # before the (slow) bitstream build
     binfile = flow.bitstream(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
                              popcount_levels_per_stage=args.popcount_levels_per_stage, head=args.head,
-                             clock_mhz=args.clock_mhz, baud=args.baud, placement=args.placement)
+                             clock_mhz=args.clock_mhz, baud=args.baud, placement=args.placement,
+                             encoder=args.encoder)
     print(f"program: {' '.join([exe, *pre, str(binfile)])}")
     rc = subprocess.run([exe, *pre, str(binfile)]).returncode
     if rc != 0:

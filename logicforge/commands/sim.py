@@ -26,7 +26,7 @@ CORE_RANDOM = 10000
 def configure(p) -> None:
     options.add_source(p)
     p.add_argument("--top", action="store_true",
-                   help="check the whole board top (UART, streaming encoder, core) instead of the core: "
+                   help="check the whole board top (UART, threshold encoder, core) instead of the core: "
                         "every sample as bytes over its UART, every reply against the reference class")
     p.add_argument("--images", metavar="N|all",
                    help=f"check the first N samples of the test set, or all (default: all; {TOP_IMAGES} with --top)")
@@ -38,6 +38,7 @@ def configure(p) -> None:
     p.add_argument("--head", choices=("serial", "tree"), default=None,
                    help="the core's classifier head (default: tree for the core check, serial with --top, "
                         "as the generic core and the board top are built)")
+    options.add_encoder(p)
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random vectors (default 0)")
     p.add_argument("--core", metavar="FILE.v",
                    help="simulate this logicnet_core Verilog (e.g. an edited core.v) instead of generating it")
@@ -138,9 +139,11 @@ def _check_options(args) -> None:
         if args.core:
             raise LogicforgeError("--core replaces the core of the core check; it does not apply to --top")
     else:
-        for flag, given in (("--divisor", args.divisor is not None), ("--wait-replies", args.wait_replies)):
+        for flag, given in (("--divisor", args.divisor is not None), ("--wait-replies", args.wait_replies),
+                            ("--encoder", args.encoder is not None)):
             if given:
                 raise LogicforgeError(f"{flag} applies to --top only")
+    options.check_encoder(args)
 
 
 def run(args) -> int:
@@ -186,7 +189,7 @@ def _run_top(args, net, x_test) -> int:
 
     def generate(netlist):
         return top_verilog(netlist, clk_hz=divisor * SIM_BAUD, baud=SIM_BAUD,
-                           layers_per_stage=args.layers_per_stage, head=args.head)
+                           layers_per_stage=args.layers_per_stage, head=args.head, encoder=args.encoder)
 
     out = source.build_dir(args, "sim_top")
     report = run_top_parity(net, x_test, generate=generate, encode=encode_sample, build_dir=out,

@@ -22,7 +22,8 @@ def run(args) -> int:
         print(f"synth: note: --clock-mhz/--baud are ignored for board {board.name} (no top, no clock)")
     result = flow.synth(net, board.name, outdir, layers_per_stage=args.layers_per_stage,
                         popcount_levels_per_stage=args.popcount_levels_per_stage, head=args.head,
-                        clock_mhz=args.clock_mhz, baud=args.baud, placement=args.placement)
+                        clock_mhz=args.clock_mhz, baud=args.baud, placement=args.placement,
+                        encoder=args.encoder)
     print(flow.summary(result))
     print(f"wrote {outdir / flow.SYNTH_JSON}")
     flow.check(result)

@@ -48,7 +48,7 @@ def make_estimator(cfg: dict):
     board = get_board(hw["board"]).name  # one-line error for an unknown board, before training
 
     def estimator(netlist) -> dict:
-        return estimate(netlist, board=board, layers_per_stage=hw.get("layers_per_stage"))
+        return estimate(netlist, board=board, layers_per_stage=hw.get("layers_per_stage"), encoder=hw.get("encoder"))
 
     return estimator
 

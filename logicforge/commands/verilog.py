@@ -14,6 +14,7 @@ def configure(p) -> None:
     p.add_argument("--head", choices=("serial", "tree"), default=None,
                    help="the classifier head: given, of core.v and the board top; by default core.v has "
                         "the tree head (one sample per clock) and a board top the serial head")
+    options.add_encoder(p)
 
 
 def run(args) -> int:
@@ -23,6 +24,7 @@ def run(args) -> int:
     from logicforge.hdl.verilog import core_verilog
 
     options.check_layers_per_stage(args)
+    options.check_encoder(args)
     board = get_board(args.board)  # LogicforgeError naming the known boards; before the slow part
     net, name = source.load(args)
     outdir = source.build_dir(args, board.name)
@@ -37,6 +39,6 @@ def run(args) -> int:
     if board.name != GENERIC:
         # the top's own default layers_per_stage (per head) unless one was given
         for path in board.write_top(net, outdir, {**info, "layers_per_stage": args.layers_per_stage},
-                                    head=args.head):
+                                    head=args.head, encoder=args.encoder):
             print(f"wrote {path}")
     return 0
