@@ -229,14 +229,13 @@ def shift_encoder_cost(features: int, feature_width: int, comparators) -> dict:
     lcs = cbits + 2 + 1 + 1 + D
     brams = 0
     if N:
-        kw = max(1, S.bit_length())
+        kw = max(1, S.bit_length()) + 1
         nseg = math.ceil(N / CHAIN_SEGMENT)
         copies = nseg + math.ceil(nseg / CHAIN_SEGMENT_GROUP) + (D - 2)
         tree_luts, tree_ffs = compare_costs(W)
         # chain bits (a LUT and its flip-flop each); the value register (a LUT each); the compare
-        # tree and its result; the count's non-zero flag, the issue counter, busy, the ROM pointer
-        # (a LUT and flip-flop per bit)
-        paired = N + W + tree_luts + 1 + 1 + kw + 1 + (N + 1).bit_length()
+        # tree and its result; the issue counter and the ROM pointer (a LUT and flip-flop per bit)
+        paired = N + W + tree_luts + 1 + kw + (N + 1).bit_length()
         # flip-flops alone: the strobe's stages and copies, the threshold and count registers
         alone = copies + W + kw + (tree_ffs - tree_luts)
         luts += paired

@@ -136,32 +136,34 @@ class ShiftEncoder(wiring.Component):
                 m.d.sync += counter.eq(counter + 1)
 
         # the tail token: set by the last feature's ``valid``, sent down the pipeline after its issues
-        busy = Signal(name="enc_busy")  # an issue this cycle
         tail = Signal(name="enc_tail")
         token = Signal(name="enc_token")
-        m.d.comb += token.eq(tail & ~busy & ~self.valid)
         bits = [None] * len(self.comparators)
         for i, v in self.constants.items():
             bits[i] = C(v, 1)
+        busy = C(0, 1)  # an issue this cycle
 
         if N:
-            kw = max(1, self.max_slots.bit_length())
+            # the issue counter holds -(thresholds left) in two's complement and counts up to 0: its
+            # sign bit is "busy", straight from a flip-flop, and also the carry-in of the ROM pointer;
+            # each counter bit is one LUT4 on a carry chain (no flip-flop enables: an iCE40 logic
+            # block's eight cells share one, and enable nets made the placer's legalisation fail,
+            # docs/hardware.md). A restart does not stop a feature's issues: the next sample
+            # shifts all N bits anew.
+            kw = max(1, self.max_slots.bit_length()) + 1
+            mask = (1 << kw) - 1
             m.submodules.slot_counts = counts = Memory(
-                shape=kw, depth=F, init=[len(s) for s in self.slots],
+                shape=kw, depth=F, init=[-len(s) & mask for s in self.slots],
                 attrs={"ram_style": "block", "rom_style": "block"})
             crd = counts.read_port(domain="sync")
             m.d.comb += crd.addr.eq(counter)
-            count = Signal(kw, name="enc_count", reset_less=True)  # the current feature's slots
-            count_nz = Signal(name="enc_count_nz", reset_less=True)
-            m.d.sync += [count.eq(crd.data), count_nz.eq(crd.data != 0)]
-
-            # no flip-flop enables below: an iCE40 logic block's eight cells share one enable, and
-            # enable nets make the placer's legalisation fail (docs/hardware.md)
-            remaining = Signal(kw, name="enc_remaining", reset_less=True)
+            count = Signal(kw, name="enc_count", reset_less=True)  # minus the current feature's slots
+            m.d.sync += count.eq(crd.data)
+            left = Signal(kw, name="enc_left")
+            busy = left[-1]
             ptr = Signal(range(N + 1), name="enc_ptr", reset_less=True)
             m.d.sync += [
-                remaining.eq(Mux(self.valid, count, remaining - busy)),
-                busy.eq(Mux(self.valid, count_nz, busy & (remaining != 1)) & ~self.restart),
+                left.eq(Mux(self.valid, count, left + busy)),
                 ptr.eq(Mux(self.valid & first, 0, ptr + busy)),
             ]
 
@@ -216,6 +218,7 @@ class ShiftEncoder(wiring.Component):
             for j, i in enumerate(self.order):
                 bits[i] = chain[j]
 
+        m.d.comb += token.eq(tail & ~busy & ~self.valid)
         m.d.sync += tail.eq(Mux(self.valid, last, tail & ~token) & ~self.restart)
         # the token follows the last issue through the same D stages; the last is ``out_valid`` and
         # its copies
