@@ -9,8 +9,8 @@ def test_shipped_default_config_differs_from_the_built_in_defaults_only_in_its_h
     cfg = config.load("configs/default.yaml")
     assert cfg["dataset"] == "digits" and cfg["name"] == "default"
     # sized for the iCEBreaker and chosen on a validation split (docs/hardware.md, "Group size on digits")
-    sized = {"group_size": 40, "tau": 3.0, "mode": "hard_st", "lr_schedule": "cosine", "lr_end_factor": 0.03,
-             "val_fraction": 0.2}
+    sized = {"layers": 4, "group_size": 60, "tau": 4.0, "mode": "hard_st", "lr_schedule": "cosine",
+             "lr_end_factor": 0.03, "val_fraction": 0.2, "hardware.layers_per_stage": 1}
     flat, built_in = config.flatten(cfg), config.flatten(config.load(None))
     assert {k for k in flat if flat[k] != built_in[k]} == set(sized)
     assert {k: flat[k] for k in sized} == sized
