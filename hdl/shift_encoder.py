@@ -16,12 +16,10 @@ driving at most :data:`CHAIN_SEGMENT` flip-flops, and no flip-flop has a clock e
 from __future__ import annotations
 
 from amaranth.hdl import C, Cat, Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from logicforge.hdl.pipeline import REPLICA_ATTR
-from logicforge.hdl.stream import _combine, _leaf, COMPARE_CHUNK_BITS, compare_stages, slot_table
+from logicforge.hdl.stream import ThresholdEncoder, compare_stages, compare_tree
 
 #: Chain flip-flops per copy of the shift strobe.
 CHAIN_SEGMENT = 32
@@ -55,7 +53,7 @@ def shift_min_spacing(max_slots: int) -> int:
     return max(int(max_slots), 1) + 2
 
 
-class ShiftEncoder(wiring.Component):
+class ShiftEncoder(ThresholdEncoder):
     """Encode features arriving one per ``valid`` into the comparator bits ``x[f] >= T``.
 
     Ports and contract as :class:`~logicforge.hdl.stream.StreamingEncoder` (domain ``sync``):
@@ -88,32 +86,14 @@ class ShiftEncoder(wiring.Component):
     """
 
     def __init__(self, features: int, feature_width: int, comparators, *, valid_copies: int = 0):
-        self.features = int(features)
-        self.feature_width = int(feature_width)
-        self.comparators = [(int(f), int(t)) for f, t in comparators]
-        self.slots, self.constants = slot_table(self.features, self.feature_width, self.comparators)
-        self.max_slots = max((len(s) for s in self.slots), default=0)
-        self.live_features = sum(1 for s in self.slots if s)
+        super().__init__(features, feature_width, comparators, valid_copies=valid_copies)
         self.order = chain_order(self.slots)
         self.chain_bits = len(self.order)
-        self.compare_stages = compare_stages(self.feature_width)
         self.latency = shift_encoder_latency(self.feature_width, len(self.slots[-1]) if self.slots else 0)
         self.min_spacing = shift_min_spacing(self.max_slots)
         #: ``out_bits`` hold a sample for as many cycles as ``valid`` pulses are apart, less this
         #: (the last feature's issues; see ``out_bits``)
         self.hold_margin = self.max_slots
-        self.valid_copies = int(valid_copies)
-        ports = {
-            "valid": In(1),
-            "value": In(self.feature_width),
-            "restart": In(1),
-            "last": Out(1),
-            "out_bits": Out(len(self.comparators)),
-            "out_valid": Out(1),
-        }
-        if self.valid_copies:
-            ports["out_valid_copies"] = Out(self.valid_copies)
-        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -178,21 +158,7 @@ class ShiftEncoder(wiring.Component):
             # the compare tree (registered per level, as the streaming encoder's), then the result
             value = Signal(W, name="enc_value", reset_less=True)
             m.d.sync += value.eq(Mux(self.valid, self.value, value))
-            nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS],
-                           lowest=lo == 0) for lo in range(0, W, COMPARE_CHUNK_BITS)]
-            level = 0
-            while len(nodes) > 1:
-                regs = []
-                for i, node in enumerate(nodes):
-                    names = ("ge",) if len(node) == 1 else ("gt", "eq")
-                    r = [Signal(name=f"cmp_l{level}_{i}_{n}", reset_less=True) for n in names]
-                    m.d.sync += [a.eq(b) for a, b in zip(r, node)]
-                    regs.append(r)
-                nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
-                         for i in range(0, len(regs), 2)]
-                level += 1
-            result = Signal(name="cmp_result", reset_less=True)
-            m.d.sync += result.eq(nodes[0][0])
+            result = compare_tree(m, value, thr, "cmp")
 
             # the issue strobe alongside, in plain registers (a restart needs not drop shifts in
             # flight: the next sample shifts all N bits anew); its last two stages are a fan-out tree

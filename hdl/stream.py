@@ -192,7 +192,60 @@ def _combine(lo, hi):
     return [gt_h | (eq_h & lo[0]), eq_h & lo[1]]
 
 
-class StreamingEncoder(wiring.Component):
+def compare_tree(m: Module, value, thr, prefix: str):
+    """Add the registered compare tree of ``value >= thr`` (:func:`compare_plan`: a register level
+    per tree level, then the result's register) to ``m``; return the result register. Its signals
+    are named ``<prefix>_l<level>_...`` and ``<prefix>_result``."""
+    W = len(value)
+    nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS], lowest=lo == 0)
+             for lo in range(0, W, COMPARE_CHUNK_BITS)]
+    level = 0
+    while len(nodes) > 1:
+        regs = []
+        for i, node in enumerate(nodes):
+            names = ("ge",) if len(node) == 1 else ("gt", "eq")
+            r = [Signal(name=f"{prefix}_l{level}_{i}_{n}", reset_less=True) for n in names]
+            m.d.sync += [a.eq(b) for a, b in zip(r, node)]
+            regs.append(r)
+        nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
+                 for i in range(0, len(regs), 2)]
+        level += 1
+    result = Signal(name=f"{prefix}_result", reset_less=True)
+    m.d.sync += result.eq(nodes[0][0])
+    return result
+
+
+class ThresholdEncoder(wiring.Component):
+    """What the board top's encoders share (:class:`StreamingEncoder`,
+    :class:`~logicforge.hdl.shift_encoder.ShiftEncoder`): the layout of the comparators
+    (``slots``, ``constants``, ``max_slots``, ``live_features``) and the ports of their one
+    contract (``valid``, ``value``, ``restart`` in; ``last``, ``out_bits``, ``out_valid`` and, with
+    ``valid_copies``, ``out_valid_copies`` out; see :class:`StreamingEncoder`). A subclass sets
+    ``latency``, ``min_spacing`` and ``hold_margin``."""
+
+    def __init__(self, features: int, feature_width: int, comparators, *, valid_copies: int = 0):
+        self.features = int(features)
+        self.feature_width = int(feature_width)
+        self.comparators = [(int(f), int(t)) for f, t in comparators]
+        self.slots, self.constants = slot_table(self.features, self.feature_width, self.comparators)
+        self.max_slots = max((len(s) for s in self.slots), default=0)
+        self.live_features = sum(1 for s in self.slots if s)
+        self.compare_stages = compare_stages(self.feature_width)
+        self.valid_copies = int(valid_copies)
+        ports = {
+            "valid": In(1),
+            "value": In(self.feature_width),
+            "restart": In(1),
+            "last": Out(1),
+            "out_bits": Out(len(self.comparators)),
+            "out_valid": Out(1),
+        }
+        if self.valid_copies:
+            ports["out_valid_copies"] = Out(self.valid_copies)
+        super().__init__(ports)
+
+
+class StreamingEncoder(ThresholdEncoder):
     """Encode features arriving one per ``valid`` into the comparator bits ``x[f] >= T``.
 
     Ports (domain ``sync``):
@@ -234,30 +287,12 @@ class StreamingEncoder(wiring.Component):
     """
 
     def __init__(self, features: int, feature_width: int, comparators, *, valid_copies: int = 0):
-        self.features = int(features)
-        self.feature_width = int(feature_width)
-        self.comparators = [(int(f), int(t)) for f, t in comparators]
-        self.slots, self.constants = slot_table(self.features, self.feature_width, self.comparators)
-        self.max_slots = max((len(s) for s in self.slots), default=0)
-        self.live_features = sum(1 for s in self.slots if s)
-        self.compare_stages = compare_stages(self.feature_width)
+        super().__init__(features, feature_width, comparators, valid_copies=valid_copies)
         self.latency = stream_encoder_latency(self.feature_width)
         self.min_spacing = min_valid_spacing(self.feature_width)
         #: ``out_bits`` hold a sample for as many cycles as ``valid`` pulses are apart, less this
         self.hold_margin = 0
         self.lines = line_plan(self.features, self.slots)
-        self.valid_copies = int(valid_copies)
-        ports = {
-            "valid": In(1),
-            "value": In(self.feature_width),
-            "restart": In(1),
-            "last": Out(1),
-            "out_bits": Out(len(self.comparators)),
-            "out_valid": Out(1),
-        }
-        if self.valid_copies:
-            ports["out_valid_copies"] = Out(self.valid_copies)
-        super().__init__(ports)
 
     def rom_words(self) -> list[int]:
         W = self.feature_width
@@ -266,22 +301,7 @@ class StreamingEncoder(wiring.Component):
     def _compare(self, m: Module, value, thr, s: int, copies: int) -> list:
         """The registered compare tree of slot ``s``, its result register and ``copies`` registers
         loaded from that (returned) of ``value >= thr``."""
-        W = self.feature_width
-        nodes = [_leaf(value[lo:lo + COMPARE_CHUNK_BITS], thr[lo:lo + COMPARE_CHUNK_BITS], lowest=lo == 0)
-                 for lo in range(0, W, COMPARE_CHUNK_BITS)]
-        level = 0
-        while len(nodes) > 1:
-            regs = []
-            for i, node in enumerate(nodes):
-                names = ("ge",) if len(node) == 1 else ("gt", "eq")
-                r = [Signal(name=f"cmp{s}_l{level}_{i}_{n}", reset_less=True) for n in names]
-                m.d.sync += [a.eq(b) for a, b in zip(r, node)]
-                regs.append(r)
-            nodes = [(_combine(regs[i], regs[i + 1]) if i + 1 < len(regs) else regs[i])
-                     for i in range(0, len(regs), 2)]
-            level += 1
-        result = Signal(name=f"cmp{s}_result", reset_less=True)
-        m.d.sync += result.eq(nodes[0][0])
+        result = compare_tree(m, value, thr, f"cmp{s}")
         outs = []
         for r in range(copies):
             c = Signal(name=f"cmp{s}_{r}", reset_less=True, attrs={REPLICA_ATTR: 1})

@@ -72,16 +72,21 @@ def test_resume_accepts_a_changed_hardware_block(tmp_path, capsys):
     assert [m["estimate"] is None for m in lines] == [True, True, False]
 
 
-def test_the_runs_layers_per_stage_is_the_default_of_estimate_and_verilog(tmp_path, capsys):
-    hw = {"board": "icebreaker", "max_lcs": 5280, "layers_per_stage": 1}
-    rc, out, run = _train(tmp_path, capsys, "lps", hw)
+def _trained_with(tmp_path, capsys, name, **hardware):
+    """A run trained with ``hardware: {board: icebreaker, max_lcs: 5280, **hardware}``, its summary, and
+    ``estimate(*argv)``: ``logicforge estimate ... --json`` parsed."""
+    rc, out, run = _train(tmp_path, capsys, name, {"board": "icebreaker", "max_lcs": 5280, **hardware})
     assert rc == 0, out.err
-    summary = json.loads((run / "summary.json").read_text())
 
     def estimate(*extra):
         assert main(["estimate", *extra, "--json"]) == 0
         return json.loads(capsys.readouterr().out)
 
+    return run, json.loads((run / "summary.json").read_text()), estimate
+
+
+def test_the_runs_layers_per_stage_is_the_default_of_estimate_and_verilog(tmp_path, capsys):
+    run, summary, estimate = _trained_with(tmp_path, capsys, "lps", layers_per_stage=1)
     own = estimate("--run", str(run))
     assert own["layers_per_stage"] == 1
     assert own["lcs"] == summary["estimate"]["lcs"]  # training estimated the design the run builds
@@ -104,15 +109,7 @@ def test_the_runs_layers_per_stage_is_the_default_of_estimate_and_verilog(tmp_pa
 
 
 def test_the_runs_encoder_is_the_default_of_estimate_and_verilog(tmp_path, capsys):
-    hw = {"board": "icebreaker", "max_lcs": 5280, "encoder": "shift"}
-    rc, out, run = _train(tmp_path, capsys, "enc", hw)
-    assert rc == 0, out.err
-    summary = json.loads((run / "summary.json").read_text())
-
-    def estimate(*extra):
-        assert main(["estimate", *extra, "--json"]) == 0
-        return json.loads(capsys.readouterr().out)
-
+    run, summary, estimate = _trained_with(tmp_path, capsys, "enc", encoder="shift")
     own = estimate("--run", str(run))
     assert own["encoder"] == "shift"
     assert own["lcs"] == summary["estimate"]["lcs"]  # training estimated the design the run builds
