@@ -22,6 +22,13 @@ DEFAULT_GAP_TIMEOUT_S = 0.1
 RESULT_STAGES = 2
 #: The core's head in the board top: samples arrive over the UART far apart (``pipeline.HEADS``).
 DEFAULT_TOP_HEAD = "serial"
+#: Bit times from one byte's ``valid`` out of the UART receiver to the next one's, at the least
+#: (a frame is 10 bit times; one less leaves room for a sender whose baud clock runs fast).
+MIN_BYTE_BIT_TIMES = 9
+#: Most classes whose index fits the one reply byte.
+MAX_CLASSES = 256
+
+
 #: The board top's threshold encoders: ``stream`` (``hdl/stream.py``: a compare per ROM slot, each
 #: encoded bit written by its own four-input LUT) and ``shift`` (``hdl/shift_encoder.py``: one
 #: compare per cycle into a shift chain; fewer cells and routes, docs/hardware.md).
@@ -47,11 +54,6 @@ def encoder_class(encoder):
     from logicforge.hdl.stream import StreamingEncoder
 
     return StreamingEncoder
-#: Bit times from one byte's ``valid`` out of the UART receiver to the next one's, at the least
-#: (a frame is 10 bit times; one less leaves room for a sender whose baud clock runs fast).
-MIN_BYTE_BIT_TIMES = 9
-#: Most classes whose index fits the one reply byte.
-MAX_CLASSES = 256
 
 
 def bytes_per_feature(feature_width: int) -> int:

@@ -376,3 +376,41 @@ def test_synth_retries_other_seeds_on_a_timing_miss(small_net_file, tmp_path, mo
     assert r["meets_timing"] is True and r["fmax_mhz"] == 12.5
     assert r["nextpnr_seeds"] == [{"seed": None, "fmax_mhz": 9.5}, {"seed": 2, "fmax_mhz": 9.5},
                                   {"seed": 3, "fmax_mhz": 12.5}]
+
+
+def test_top_encoder_choice_and_its_spacing_checks():
+    """``ClassifierTop(encoder=...)``: the named encoder, a one-line error for an unknown one, and the
+    top refuses a baud rate at which features could arrive faster than the encoder takes them (the
+    shift encoder compares a feature's live thresholds one per cycle)."""
+    from logicforge.boards.top import DEFAULT_TOP_ENCODER, ENCODERS, ClassifierTop
+    from logicforge.hdl.shift_encoder import ShiftEncoder
+    from logicforge.hdl.stream import StreamingEncoder
+
+    # two features with many live thresholds each: the shift encoder takes one per cycle
+    net = random_netlist(np.random.default_rng(1), features=2, feature_width=8, thresholds_per_feature=60,
+                         layer_widths=(400,), classes=2, group_size=40)
+    tops = {e: ClassifierTop(net, clk_hz=8 * 1e6, baud=1_000_000, encoder=e) for e in ENCODERS}
+    assert isinstance(tops["stream"].encoder, StreamingEncoder) and isinstance(tops["shift"].encoder, ShiftEncoder)
+    assert ClassifierTop(net, clk_hz=8e6, baud=1_000_000).encoder_name == DEFAULT_TOP_ENCODER
+    with pytest.raises(LogicforgeError, match="unknown encoder 'fast'"):
+        ClassifierTop(net, clk_hz=8e6, baud=1_000_000, encoder="fast")
+    # divisor 4: a feature every 9 * 4 = 36 cycles, fewer than the shift encoder's max_slots + 2
+    assert tops["shift"].encoder.min_spacing > 36
+    with pytest.raises(LogicforgeError, match="the shift encoder needs features .* cycles apart"):
+        ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="shift")
+    ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="stream")  # 6 cycles: fine
+
+
+def test_encoder_choices_are_the_tops():
+    """The literal choice lists (argparse, the config schema: no hardware import there) are
+    ``boards.top.ENCODERS``."""
+    import argparse
+
+    from logicforge.boards.top import ENCODERS
+    from logicforge.commands import options
+    from logicforge.train.config import SCHEMA
+
+    p = argparse.ArgumentParser()
+    options.add_encoder(p)
+    assert tuple(p._option_string_actions["--encoder"].choices) == ENCODERS
+    assert tuple(SCHEMA["hardware.encoder"].kind) == ENCODERS
