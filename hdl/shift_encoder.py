@@ -4,12 +4,12 @@ The drop-in alternative to :class:`~logicforge.hdl.stream.StreamingEncoder` (the
 contract) for designs whose routing, not their cell count, is the limit. Instead of a compare per
 ROM slot and a four-input write LUT per encoded bit (value, compare result and two decoded counter
 lines, routed from wherever they sit), each live threshold is compared in turn, one per cycle, and
-its result shifted into a chain of flip-flops that share one clock enable: an encoded bit costs one
-logic cell whose only data input is its neighbour in the chain. A UART byte lasts thousands of
-cycles at 100 MHz, so comparing a feature's thresholds one after another costs nothing.
+its result shifted into a chain of flip-flops: an encoded bit costs one logic cell whose LUT reads
+its neighbour in the chain, itself and a shift strobe. A UART byte lasts thousands of cycles at
+100 MHz, so comparing a feature's thresholds one after another costs nothing.
 
 Built for a 100 MHz iCE40 like the streaming encoder: between two registers at most one LUT4, a
-block RAM read or a short counter's carry chain; the shift enable is registered in copies, each
+block RAM read or a short counter's carry chain; the shift strobe is registered in copies, each
 driving at most :data:`CHAIN_SEGMENT` flip-flops, and no flip-flop has a clock enable.
 """
 
@@ -76,13 +76,14 @@ class ShiftEncoder(ThresholdEncoder):
       * ``out_valid_copies`` (out, ``valid_copies``; only with ``valid_copies`` > 0): copies of
         ``out_valid`` from flip-flops of their own (``REPLICA_ATTR``).
 
-    Structure: a ROM indexed by the feature counter holds each feature's number of live thresholds;
-    a second ROM holds every live threshold in chain order (:func:`chain_order`). On ``valid`` the
-    count is loaded into an issue counter and ``value`` into a register; while the counter is
-    non-zero, one threshold is read per cycle (the ROM pointer counts up), registered, compared with
-    the value in the streaming encoder's
-    registered compare tree, and its result shifted into the chain (one shift per live threshold
-    per sample, so the chain always holds exactly one sample). Only the strobes reset.
+    Structure: a ROM indexed by the feature counter holds each feature's number of live thresholds
+    (negated); a second ROM holds every live threshold in chain order (:func:`chain_order`). On
+    ``valid`` the count is loaded into an issue counter and ``value`` into a register; until the
+    counter reaches 0, one threshold is read per cycle (the ROM pointer counts up), registered,
+    compared with the value in the streaming encoder's registered compare tree
+    (:func:`~logicforge.hdl.stream.compare_tree`), and its result shifted into the chain (one shift
+    per live threshold per sample, so the chain always holds exactly one sample). Only the strobes
+    and the issue counter reset.
     """
 
     def __init__(self, features: int, feature_width: int, comparators, *, valid_copies: int = 0):
