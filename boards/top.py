@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from logicforge.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 from logicforge.hdl.pipeline import REPLICA_ATTR
-from logicforge.errors import LogicforgeError
+from logicforge.errors import LogicforgeError, check_choice
 
 DEFAULT_BAUD = 115200
 #: A sample whose bytes stop arriving for this long is dropped; the next byte starts a new sample.
@@ -38,11 +38,7 @@ DEFAULT_TOP_ENCODER = "stream"
 
 def check_encoder(encoder) -> str:
     """``encoder`` (None: ``DEFAULT_TOP_ENCODER``), or LogicforgeError naming the known ones."""
-    if encoder is None:
-        return DEFAULT_TOP_ENCODER
-    if encoder not in ENCODERS:
-        raise LogicforgeError(f"unknown encoder {encoder!r} (known: {', '.join(ENCODERS)})")
-    return encoder
+    return check_choice(encoder, ENCODERS, DEFAULT_TOP_ENCODER, "encoder")
 
 
 def encoder_class(encoder):

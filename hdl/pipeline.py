@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from logicforge.errors import LogicforgeError
+from logicforge.errors import LogicforgeError, check_choice
 
 #: Chosen by measurement on iCE40UP5K (see docs/hardware.md).
 DEFAULT_LAYERS_PER_STAGE = 3
@@ -121,11 +121,7 @@ def check_popcount_levels_per_stage(value) -> int:
 
 def check_head(value) -> str:
     """The head kind to use: ``None`` means ``DEFAULT_HEAD``; anything else must be in ``HEADS``."""
-    if value is None:
-        return DEFAULT_HEAD
-    if value not in HEADS:
-        raise LogicforgeError(f"head must be one of {', '.join(HEADS)}, got {value!r}")
-    return value
+    return check_choice(value, HEADS, DEFAULT_HEAD, "head")
 
 
 def gate_stages(depth: int, layers_per_stage: int) -> int:

@@ -392,7 +392,7 @@ def test_top_encoder_choice_and_its_spacing_checks():
     tops = {e: ClassifierTop(net, clk_hz=8 * 1e6, baud=1_000_000, encoder=e) for e in ENCODERS}
     assert isinstance(tops["stream"].encoder, StreamingEncoder) and isinstance(tops["shift"].encoder, ShiftEncoder)
     assert ClassifierTop(net, clk_hz=8e6, baud=1_000_000).encoder_name == DEFAULT_TOP_ENCODER
-    with pytest.raises(LogicforgeError, match="unknown encoder 'fast'"):
+    with pytest.raises(LogicforgeError, match="encoder must be one of stream, shift, got 'fast'"):
         ClassifierTop(net, clk_hz=8e6, baud=1_000_000, encoder="fast")
     # divisor 4: a feature every 9 * 4 = 36 cycles, fewer than the shift encoder's max_slots + 2
     assert tops["shift"].encoder.min_spacing > 36

@@ -94,7 +94,7 @@ def test_shift_encoder_estimate_is_smaller_and_counts_the_chain():
     assert {k: shift["parts"][k] for k in ("gates", "head", "top")} == \
         {k: stream["parts"][k] for k in ("gates", "head", "top")}
     assert estimate(net, board="generic", encoder="shift")["encoder"] is None
-    with pytest.raises(LogicforgeError, match="unknown encoder 'bogus'"):
+    with pytest.raises(LogicforgeError, match="encoder must be one of stream, shift, got 'bogus'"):
         check_encoder("bogus")
 
 
