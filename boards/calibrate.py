@@ -111,7 +111,9 @@ def main(argv=None) -> int:
     p.add_argument("--head", choices=("tree", "serial"), default="tree",
                    help="the top's head; serial records are named <design>_serial (records without a "
                         "head are tree)")
-    p.add_argument("--encoder", choices=("stream", "shift"), default="stream",
+    from logicforge.boards.top import ENCODERS
+
+    p.add_argument("--encoder", choices=ENCODERS, default="stream",
                    help="the top's threshold encoder; shift records are named <design>[_serial]_shift "
                         "(records without an encoder are stream)")
     p.add_argument("--fit", action="store_true", help="fit COEF['lc_scale'] to the recording in --out and "

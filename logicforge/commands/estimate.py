@@ -6,6 +6,7 @@ from __future__ import annotations
 
 def configure(p) -> None:
     from logicforge import source
+    from logicforge.commands import options
 
     p.add_argument("--board", default="icebreaker",
                    help="icebreaker (UART top and its threshold encoder; default), ulx3s-85f (the same top on ECP5; "
@@ -18,8 +19,7 @@ def configure(p) -> None:
                    help="popcount levels per pipeline stage (default: the measured default)")
     p.add_argument("--head", choices=("serial", "tree"), default=None,
                    help="the classifier head (default: serial for a board top, tree for generic)")
-    p.add_argument("--encoder", choices=("stream", "shift"), default=None,
-                   help="the board top's threshold encoder (default: the run's hardware.encoder, else stream)")
+    options.add_encoder(p)
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
 
