@@ -248,20 +248,29 @@ class Schedule:
         return live
 
 
-def latest_levels(graph, depth: int) -> np.ndarray:
+def latest_levels(graph, depth: int, layers_per_stage: int = 1) -> np.ndarray:
     """ALAP level of every node: a gate as late as its readers allow (one level before its
     earliest gate reader; ``depth`` if only the head reads it), inputs 0. Only for held registers
     (``held_registers``), where a gate's operands stay readable however late it is computed: a
-    class output computed in the last stage shares its LUT with the shift chain's multiplexer."""
+    class output computed in the last stage shares its LUT with the shift chain's multiplexer.
+    A table node (``netlist/lut.py``) has no pin to spare for that multiplexer, so one that only
+    the head reads is computed in the stage before the last where its operands allow (at that
+    stage's last level): its result is then a flip-flop in its own logic cell, and the chain's
+    multiplexer one LUT after a register, not two (measured: see ``docs/hardware.md``, "LUT4
+    nodes on the iCE40")."""
+    from logicforge.netlist.passes import LUT
+
     lev = graph.levels()
+    before_last = (gate_stages(depth, layers_per_stage) - 1) * layers_per_stage
     f = graph.first_gate
     latest = np.full(graph.num_nodes, int(depth), dtype=np.int64)
     used = np.zeros(graph.num_nodes, dtype=bool)
     for o in graph.outputs:
         used[o >> 1] = True
     for j in reversed(range(graph.num_gates)):
-        if used[f + j]:
-            lev[f + j] = latest[f + j]
+        if used[f + j]:  # lev[f + j] is still its ASAP level here
+            table_last = graph.op[j] == LUT and latest[f + j] == depth and 0 < lev[f + j] <= before_last
+            lev[f + j] = before_last if table_last else latest[f + j]
         for n in graph.reads(j):
             latest[n] = min(latest[n], lev[f + j] - 1)
             used[n] = used[n] or used[f + j]
@@ -273,7 +282,7 @@ def schedule(graph, layers_per_stage: int, *, held: bool = False) -> Schedule:
     with ``held`` registers."""
     lps = check_layers_per_stage(layers_per_stage)
     depth = graph.depth()
-    level = latest_levels(graph, depth) if held else graph.levels()
+    level = latest_levels(graph, depth, lps) if held else graph.levels()
     stages = gate_stages(depth, lps)
     stage = (level + lps - 1) // lps  # ceil; 0 for level 0
     last_use = np.full(graph.num_nodes, -1, dtype=np.int64)

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from logicforge.netlist import generate, lut, passes, reference
+from logicforge.netlist import gates, generate, lut, passes, reference
 from logicforge.netlist.format import Layer, LutLayer, Netlist, NetlistError, load
 
 
@@ -148,14 +148,17 @@ def test_duplicate_tables_merge_up_to_pin_order_and_complement():
 amaranth = pytest.importorskip("amaranth", reason="amaranth is needed to build the core")
 
 
-@pytest.mark.parametrize("head,lps", [("tree", 1), ("tree", 2), ("serial", 2), ("serial", 1)])
-def test_core_with_lut_layers_matches_the_reference(head, lps):
+@pytest.mark.parametrize("head,lps,lut_layers", [("tree", 1, (0, 1)), ("tree", 2, (0, 1)), ("serial", 2, (0, 1)),
+                                                 ("serial", 1, (0, 1)), ("serial", 1, (0, 1, 3)),
+                                                 ("serial", 2, (0, 1, 3))])
+def test_core_with_lut_layers_matches_the_reference(head, lps, lut_layers):
+    """(0, 1, 3): the class outputs are table nodes too (computed a stage before the chains)."""
     from test_hdl_core import check_stream, run_core, pack_features  # noqa: F401 (the streaming checker)
 
     from logicforge.hdl.core import LogicNetCore
 
     rng = np.random.default_rng(7 + lps)
-    net = generate.random_netlist(rng, layer_widths=(40, 30, 20), lut_layers=(0, 1), classes=3, group_size=5)
+    net = generate.random_netlist(rng, layer_widths=(40, 30, 20), lut_layers=lut_layers, classes=3, group_size=5)
     core = LogicNetCore(net, layers_per_stage=lps, head=head, with_scores=True)
     assert core.graph.num_luts > 10
     x = np.concatenate([generate.random_features(rng, net, 40), np.zeros((1, net.features), np.int64)])
@@ -179,6 +182,35 @@ def test_core_with_lut_layers_matches_the_reference(head, lps):
     assert len(got) == len(x)
     for i, (cls, sc) in enumerate(got):
         assert sc == list(scores[i]) and cls == classes[i], f"sample {i}"
+
+
+@pytest.mark.parametrize("lps", [1, 2])
+def test_table_outputs_leave_the_last_stage_to_the_chain_multiplexers(lps):
+    """Held registers (serial head): a class output that is a table node has no LUT pin to spare for
+    its chain's multiplexer, so it is computed in the stage before the last (at that stage's last
+    level) wherever its operands allow; a gate output stays in the last stage, sharing the LUT."""
+    from logicforge.hdl import pipeline
+
+    rng = np.random.default_rng(7)  # mostly wires between the tables, so some outputs could go earlier
+    net = generate.random_netlist(rng, layer_widths=(30, 20, 20, 16), lut_layers=(0, 4), classes=3, group_size=6,
+                                  ops=[gates.NAMES.index(n) for n in ("A", "B", "AND", "NOR")])
+    g, _ = passes.optimize(net)
+    sch = pipeline.schedule(g, lps, held=True)
+    asap = g.levels()
+    before_last = (sch.stages - 1) * lps
+    read = {r for j in range(g.num_gates) for r in g.reads(j)}
+    outs = {o >> 1 for o in g.outputs if (o >> 1) >= g.first_gate} - read  # only the head reads them
+    moved = kept = 0
+    for n in outs:
+        if g.op[n - g.first_gate] == passes.LUT and 0 < asap[n] <= before_last:
+            assert sch.level[n] == before_last and sch.stage[n] == sch.stages - 1
+            moved += 1
+        else:
+            assert sch.level[n] == sch.depth and sch.stage[n] == sch.stages
+            kept += 1
+    assert moved >= 2 and kept >= 2
+    for j in range(g.num_gates):  # no operand comes later than its reader
+        assert all(sch.level[r] < sch.level[g.first_gate + j] for r in g.reads(j))
 
 
 def test_a_netlist_with_lut_nodes_defaults_to_one_level_per_stage():
