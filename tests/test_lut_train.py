@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from logicforge.errors import LogicforgeError
 from logicforge.netlist import format as nf
 from logicforge.netlist import reference
 from logicforge.train import config
@@ -79,7 +80,7 @@ def test_export_is_bit_exact_on_digits_after_training(make_cfg, tmp_path):
     assert [type(l) for l in net.layers] == [nf.LutLayer, nf.LutLayer, nf.Layer]
     assert net.extra["producer"]["node"] == "lut4"
     assert summary["test_acc_discrete"] > 0.6, summary  # chance is 0.1
-    assert summary["discretization_gap"] == 0.0 and summary["node"] == "lut4"
+    assert summary["discretization_gap"] == 0.0 and summary["node"] == "lut4" and summary["mode"] is None
     test = np.load(tmp_path / "run" / "test_set.npz")
     assert summary["test_acc_discrete"] == pytest.approx(reference.accuracy(net, test["x"], test["y"]))
 
@@ -93,6 +94,66 @@ def test_export_is_bit_exact_on_digits_after_training(make_cfg, tmp_path):
                                       reference.evaluate(net, test["x"])[1])
     m = [__import__("json").loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(m) == 4 and all(0 <= h["unused_gate_fraction"] <= 1 and h["val_acc_discrete"] is not None for h in m)
+
+
+def _reads_near(model: LutNet, input_pos: torch.Tensor, radius: int) -> None:
+    """Every pin of every node reads a source within ``radius`` rows and columns of the node's pixel
+    (or the node had no source in reach)."""
+    srcs = [input_pos]
+    for layer in list(model.layers) + [model.head]:
+        src = srcs[-1] if layer is not model.head else torch.cat(srcs)
+        d = (src[layer.wiring()] - layer.pos[:, None, :]).abs().amax(-1)  # (n, k) Chebyshev distances
+        none_in_reach = ((src[:, None, :] - layer.pos[None]).abs().amax(-1) > radius).all(0)
+        assert bool(((d <= radius) | none_in_reach[:, None]).all())
+        assert bool((d <= radius).any())
+        srcs.append(layer.pos)
+
+
+@pytest.mark.parametrize("learn_wiring", [True, False])
+def test_local_wiring_reads_only_nearby_sources_before_and_after_training(learn_wiring):
+    side, radius = 8, 1
+    input_pos = torch.tensor([[f // side, f % side] for f in range(64) for _ in range(2)])  # 2 bits per pixel
+    model = LutNet(128, 3, widths=[40, 20], group_size=4, tau=2.0, seed=1, learn_wiring=learn_wiring,
+                   radius=radius, input_pos=input_pos, side=side)
+    _reads_near(model, input_pos, radius)
+    if learn_wiring:  # training moves the wiring, only within reach
+        opt = torch.optim.Adam(model.parameters(), lr=0.5)
+        x = torch.randint(0, 2, (64, 128)).float()
+        y = torch.randint(0, 3, (64,))
+        before = [l.wiring().clone() for l in model.layers]
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        assert any(not torch.equal(b, l.wiring()) for b, l in zip(before, model.layers))
+        _reads_near(model, input_pos, radius)
+    net = _bits_netlist(model)  # and the export is exact
+    xb = np.random.default_rng(0).integers(0, 2, (300, 128))
+    _check_parity(model, net, xb, torch.from_numpy(xb).float())
+    # the same seed without locality wires differently (reads anywhere)
+    free = LutNet(128, 3, widths=[40, 20], group_size=4, tau=2.0, seed=1, learn_wiring=learn_wiring)
+    assert free.layers[0].pos is None and "pos" not in dict(free.named_buffers())
+
+
+def test_wiring_radius_trains_on_digits_and_is_checked(make_cfg, tmp_path):
+    cfg = make_cfg(LUT, epochs=2, wiring_radius=2)
+    summary = train(cfg, tmp_path / "run", progress=False)
+    assert summary["test_acc_discrete"] > 0.3  # chance is 0.1
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    trainer.load_checkpoint()
+    feats = [f for f, ts in enumerate(trainer.thresholds) for _ in ts]
+    _reads_near(trainer.model, torch.tensor([[f // 8, f % 8] for f in feats]), 2)
+    net = nf.load(tmp_path / "run" / "netlist.json")
+    test = np.load(tmp_path / "run" / "test_set.npz")
+    _check_parity(trainer.model, net, test["x"], trainer.bits_test.float())
+    with pytest.raises(config.ConfigError, match=r"wiring_radius: only for node: lut4") as e:
+        config.resolve({"wiring_radius": 3}, "c.yaml")
+    assert "\n" not in str(e.value)
+    with pytest.raises(config.ConfigError, match=r"wiring_radius: -1"):
+        config.resolve({"node": "lut4", "widths": [10], "wiring_radius": -1}, "c.yaml")
+    bad = make_cfg(LUT, epochs=1, wiring_radius=2, dataset="breast_cancer")  # 30 features: not a square image
+    with pytest.raises(LogicforgeError, match=r"^wiring_radius needs square single-channel images; 30 features"):
+        Trainer(bad, tmp_path / "bad", progress=False)
 
 
 def _multilinear(xs, theta):

@@ -52,6 +52,9 @@ SCHEMA: dict[str, Key] = {
                 "wire_penalty, finetune_epochs) away from its default"),
     "learn_wiring": Key(True, bool, "node: lut4 only: learn each LUT pin's input (argmax of a weight column, "
                         "softmax gradient); false: the random initial wiring stays fixed"),
+    "wiring_radius": Key(0, int, "node: lut4 only: local wiring: every node (hidden and head) sits at a random pixel "
+                         "and reads only the input bits and nodes within this many rows and columns of it (square "
+                         "images), so that place and route keeps nets short; 0: anywhere", minimum=0),
     "layers": Key(3, int, "number of gate layers (the last one has classes*group_size gates)", minimum=1),
     "width": Key(1000, int, "gates in each layer but the last", minimum=1),
     "widths": Key(None, list, "gates in each hidden layer, e.g. [2400, 1200, 600]; replaces layers and width when set",
@@ -183,6 +186,9 @@ def check_combinations(flat: dict, source: str) -> None:
     if flat["node"] == "gate":
         if flat["learn_wiring"] is not SCHEMA["learn_wiring"].default:
             raise ConfigError(f"{source}: learn_wiring: only for node: lut4 (the gate network's wiring is fixed)")
+        if flat["wiring_radius"] != SCHEMA["wiring_radius"].default:
+            raise ConfigError(f"{source}: wiring_radius: only for node: lut4 (the gate network's locality is "
+                              "connections: local or grid with local_radius)")
         return
     if not flat["widths"]:
         raise ConfigError(f"{source}: widths: node: lut4 needs widths, the LUT4 layers' sizes (e.g. [200, 100])")

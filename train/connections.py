@@ -25,10 +25,12 @@ from logicforge.errors import LogicforgeError
 
 
 def image_side(features: int, kind: str = "local") -> int:
-    """The side of a square single-channel image of ``features`` pixels; an error otherwise."""
+    """The side of a square single-channel image of ``features`` pixels; an error otherwise, naming
+    ``kind`` (a ``connections`` value, or another config key)."""
     side = math.isqrt(features)
     if side * side != features:
-        raise LogicforgeError(f"connections: {kind} needs square single-channel images; {features} features "
+        what = f"connections: {kind}" if kind in ("local", "grid") else kind
+        raise LogicforgeError(f"{what} needs square single-channel images; {features} features "
                               "are not a square")
     return side
 

@@ -12,6 +12,9 @@ binary input point ``x``::
 
 Wiring (after DWN's learnable mapping): pin column ``c`` reads input ``argmax_j w[j, c]``; backward,
 ``w`` gets ``x^T g`` (as if the pins read ``x @ w``) and ``x`` gets ``g @ softmax(w, 0)^T``.
+Local wiring (``radius``): every node sits at a random pixel and its pins may read only the inputs
+and nodes within ``radius`` rows and columns of it (the others' logits are -1e4 for good), so the
+placer can keep each net short.
 
 Activations are batch-major, ``[batch, features]`` (unlike ``train.model``).
 """
@@ -70,19 +73,29 @@ class LutLayer(nn.Module):
 
     ``theta`` (n, 2**k) ~ N(0, 1) are the table logits. With ``learn_wiring``, ``w`` (n_in, n*k) is
     N(0, 0.01) plus 1 at a random initial wiring (``idx``) and pin ``c`` reads ``argmax w[:, c]``;
-    without it the pins read ``idx`` for good.
+    without it the pins read ``idx`` for good. ``allowed`` (n_in, n) bool, optional: the inputs each
+    node may read (the initial wiring is drawn among them; the others' logits are -1e4, which Adam,
+    moving a logit by about ``lr`` per step, never brings back). ``pos`` (n, 2), optional: the nodes'
+    pixels (local wiring), kept as a buffer.
     """
 
     def __init__(self, n: int, k: int, n_in: int, *, generator: torch.Generator | None = None,
-                 learn_wiring: bool = True):
+                 learn_wiring: bool = True, allowed: torch.Tensor | None = None, pos: torch.Tensor | None = None):
         super().__init__()
         self.n, self.k, self.n_in = n, k, n_in
-        self.register_buffer("idx", torch.randint(0, n_in, (n, k), generator=generator))
+        self.register_buffer("pos", pos)  # None (not saved) without local wiring
+        if allowed is None:
+            idx = torch.randint(0, n_in, (n, k), generator=generator)
+        else:
+            idx = torch.multinomial(allowed.t().float(), k, replacement=True, generator=generator)
+        self.register_buffer("idx", idx)
         self.theta = nn.Parameter(torch.randn(n, 2 ** k, generator=generator))
         self.w = None
         if learn_wiring:
             w = torch.randn(n_in, n * k, generator=generator) * 0.01
             w[self.idx.reshape(-1), torch.arange(n * k)] += 1.0
+            if allowed is not None:
+                w[~allowed.repeat_interleave(k, dim=1)] = -1e4
             self.w = nn.Parameter(w)
 
     def wiring(self) -> torch.Tensor:
@@ -112,16 +125,30 @@ class LutNet(nn.Module):
     group_size`` two-input table nodes reading the concatenation ``[x, h1, h2, ...]`` -> each class's
     popcount / ``tau``. The forward pass is discrete in training and eval (``noise_seed`` is accepted
     for ``LogicNet``'s call shape and ignored: nothing is sampled).
+
+    Local wiring: with ``radius`` > 0 and ``input_pos`` (in_bits, 2), the (row, column) pixel of each
+    input bit in a ``side`` x ``side`` image, every node (hidden and head) gets a random pixel and reads
+    only inputs and nodes within ``radius`` rows and columns of it (a node with nothing in reach reads
+    anywhere).
     """
 
     def __init__(self, in_bits: int, classes: int, *, widths: list[int], group_size: int, tau: float,
-                 seed: int = 0, learn_wiring: bool = True):
+                 seed: int = 0, learn_wiring: bool = True, radius: int = 0,
+                 input_pos: torch.Tensor | None = None, side: int = 0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         dims = [in_bits] + list(widths)
-        self.layers = nn.ModuleList(LutLayer(o, PINS, i, generator=g, learn_wiring=learn_wiring)
-                                    for i, o in zip(dims[:-1], dims[1:]))
-        self.head = LutLayer(classes * group_size, HEAD_PINS, sum(dims), generator=g, learn_wiring=learn_wiring)
+        allowed = pos = [None] * (len(dims) + 1)
+        if radius:
+            pos = [torch.as_tensor(input_pos, dtype=torch.long).reshape(in_bits, 2)]
+            pos += [torch.randint(0, side, (n, 2), generator=g) for n in list(widths) + [classes * group_size]]
+            allowed = [near(a, b, radius) for a, b in zip(pos[:-2], pos[1:-1])] + [near(torch.cat(pos[:-1]), pos[-1],
+                                                                                        radius)]
+        self.layers = nn.ModuleList(LutLayer(o, PINS, i, generator=g, learn_wiring=learn_wiring, allowed=a, pos=p)
+                                    for i, o, a, p in zip(dims[:-1], dims[1:], allowed, pos[1:]))
+        self.head = LutLayer(classes * group_size, HEAD_PINS, sum(dims), generator=g, learn_wiring=learn_wiring,
+                             allowed=allowed[-1], pos=pos[-1])
+        self.radius = radius
         self.in_bits, self.classes, self.group_size, self.tau = in_bits, classes, group_size, tau
 
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:
@@ -161,6 +188,14 @@ class LutNet(nn.Module):
         hist = [[int(c) for c in torch.bincount(u.sum(1), minlength=l.k + 1)] for l, u in zip(layers, uses)]
         return {"constant_fraction": n_const / total, "unused_fraction": unused,
                 "uncollapsed_fraction": n_unc / total, "op_histogram_per_layer": hist}
+
+
+def near(src: torch.Tensor, dst: torch.Tensor, radius: int) -> torch.Tensor:
+    """(len(src), len(dst)) bool: source pixel within ``radius`` rows and columns of each node's; a
+    node with no source in reach may read any."""
+    ok = ((src[:, None, :] - dst[None, :, :]).abs() <= radius).all(-1)
+    ok[:, ~ok.any(0)] = True
+    return ok
 
 
 def pins_used(tables: torch.Tensor, k: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
 from logicforge.train import distill
 from logicforge.train import functional as F
-from logicforge.train.connections import grid_pairs, local_pairs
+from logicforge.train.connections import grid_pairs, image_side, local_pairs
 from logicforge.train.encoding import fit_thresholds, pool_thresholds
 from logicforge.train.export import lut_to_netlist, to_netlist
 from logicforge.train.lut_model import LutNet
@@ -100,8 +100,14 @@ class Trainer:
         group = cfg["group_size"] or max(1, (cfg["widths"] or [cfg["width"]])[-1] // classes)
         self.lut = cfg.get("node", "gate") == "lut4"  # the config rejects gate-only keys with it
         if self.lut:
+            local = {}
+            if cfg["wiring_radius"]:
+                side = image_side(ds.features, "wiring_radius")
+                feats = [f for f, ts in enumerate(self.thresholds) for _ in ts]  # the bit order of thermometer
+                local = dict(radius=cfg["wiring_radius"], side=side,
+                             input_pos=torch.tensor([[f // side, f % side] for f in feats]))
             self.model = LutNet(self.bits_train.shape[1], classes, widths=cfg["widths"], group_size=group,
-                                tau=cfg["tau"], seed=cfg["seed"], learn_wiring=cfg["learn_wiring"])
+                                tau=cfg["tau"], seed=cfg["seed"], learn_wiring=cfg["learn_wiring"], **local)
         else:
             self._gate_model(cfg, classes, group)
         self.model.to(self.device)
@@ -457,8 +463,9 @@ class Trainer:
                 np.savez(fh, x=self.dataset.x_test, y=self.dataset.y_test)
         last = self.history[-1]
         summary = {
-            "name": self.cfg["name"], "dataset": self.cfg["dataset"], "mode": self.cfg["mode"],
-            **({"node": "lut4"} if self.lut else {}),
+            "name": self.cfg["name"], "dataset": self.cfg["dataset"],
+            "mode": None if self.lut else self.cfg["mode"],  # a lut4 network samples nothing
+            **({"node": "lut4", "wiring_radius": self.cfg["wiring_radius"]} if self.lut else {}),
             "test_acc_discrete": last["test_acc_discrete"],
             "test_acc_train_mode": last["test_acc_train_mode"],
             "discretization_gap": last["discretization_gap"],
