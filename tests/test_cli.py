@@ -146,6 +146,15 @@ def test_unknown_board(tmp_path, netlist_file):
     assert "icebreaker" in r.stderr and "generic" in r.stderr
 
 
+def test_encoder_with_the_generic_board_is_an_error(tmp_path, netlist_file):
+    """--board generic writes the core alone: an --encoder would be silently ignored."""
+    _, path = netlist_file
+    r = lf("verilog", "--board", "generic", "--encoder", "shift", "--netlist", str(path),
+           "--build-dir", str(tmp_path / "b"))
+    assert_one_line_error(r, "--encoder applies to a board top; --board generic writes the core alone")
+    assert not (tmp_path / "b").exists()
+
+
 def test_verilog_with_invalid_netlist(tmp_path, netlist_file):
     _, path = netlist_file
     path.write_text(path.read_text().replace('"version": 1', '"version": 7'))

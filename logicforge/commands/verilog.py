@@ -20,12 +20,15 @@ def configure(p) -> None:
 def run(args) -> int:
     from logicforge import source
     from logicforge.boards.registry import get_board
+    from logicforge.errors import LogicforgeError
     from logicforge.fileio import write_json, write_text
     from logicforge.hdl.verilog import core_verilog
 
     options.check_layers_per_stage(args)
-    options.check_encoder(args)
     board = get_board(args.board)  # LogicforgeError naming the known boards; before the slow part
+    if board.name == GENERIC and args.encoder is not None:
+        raise LogicforgeError(f"--encoder applies to a board top; --board {GENERIC} writes the core alone")
+    options.check_encoder(args)
     net, name = source.load(args)
     outdir = source.build_dir(args, board.name)
     text, info = core_verilog(net, layers_per_stage=args.layers_per_stage, head=args.head)
