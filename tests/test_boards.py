@@ -3,8 +3,10 @@ errors, and (slow) the real yosys/nextpnr/icepack flow on a small random netlist
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -389,16 +391,24 @@ def test_top_encoder_choice_and_its_spacing_checks():
     # two features with many live thresholds each: the shift encoder takes one per cycle
     net = random_netlist(np.random.default_rng(1), features=2, feature_width=8, thresholds_per_feature=60,
                          layer_widths=(400,), classes=2, group_size=40)
+    from amaranth.hdl import Fragment, UnusedElaboratable
+
     tops = {e: ClassifierTop(net, clk_hz=8 * 1e6, baud=1_000_000, encoder=e) for e in ENCODERS}
     assert isinstance(tops["stream"].encoder, StreamingEncoder) and isinstance(tops["shift"].encoder, ShiftEncoder)
-    assert ClassifierTop(net, clk_hz=8e6, baud=1_000_000).encoder_name == DEFAULT_TOP_ENCODER
-    with pytest.raises(LogicforgeError, match="encoder must be one of stream, shift, got 'fast'"):
-        ClassifierTop(net, clk_hz=8e6, baud=1_000_000, encoder="fast")
+    default = ClassifierTop(net, clk_hz=8e6, baud=1_000_000)
+    assert default.encoder_name == DEFAULT_TOP_ENCODER
     # divisor 4: a feature every 9 * 4 = 36 cycles, fewer than the shift encoder's max_slots + 2
     assert tops["shift"].encoder.min_spacing > 36
-    with pytest.raises(LogicforgeError, match="the shift encoder needs features .* cycles apart"):
-        ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="shift")
-    ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="stream")  # 6 cycles: fine
+    fast_stream = ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="stream")  # 6 cycles: fine
+    for top in [*tops.values(), default, fast_stream]:  # and every accepted top elaborates
+        Fragment.get(top, None)
+    with warnings.catch_warnings():  # a refused top leaves its core (and encoder) unelaborated
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(LogicforgeError, match="encoder must be one of stream, shift, got 'fast'"):
+            ClassifierTop(net, clk_hz=8e6, baud=1_000_000, encoder="fast")
+        with pytest.raises(LogicforgeError, match="the shift encoder needs features .* cycles apart"):
+            ClassifierTop(net, clk_hz=4e6, baud=1_000_000, encoder="shift")
+        gc.collect()
 
 
 def test_encoder_choices_are_the_tops():
