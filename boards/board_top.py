@@ -95,7 +95,8 @@ class BoardTop(Elaboratable):
         # else: the platform's default sync domain, from the oscillator with a power-on reset.
 
         m.submodules.classifier = top = self.classifier
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        # raw ports for every subsignal (the ULX3S's UART also has rts and dtr, left unused)
+        uart = platform.request("uart", 0, dir={s.name: "-" for s in platform.lookup("uart", 0).ios})
         m.submodules.uart_rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx)]
