@@ -69,7 +69,7 @@ def test_two_input_probability_is_the_mean_softmax_mass_on_gates_that_read_both_
     two = gates.READS_BOTH
     assert int(two.sum()) == 10  # six of the sixteen ops are wires, inversions or constants
     expected = float(p[1:].sum()) * 10 / 15  # A reads one input; 10 of the other 15 read both
-    assert float(trainer.two_input_probability()) == pytest.approx(expected, rel=1e-6)
+    assert float(trainer.two_input_probability().detach()) == pytest.approx(expected, rel=1e-6)
 
 
 def test_wire_penalty_leaves_fewer_live_gates_after_the_passes(make_cfg, tmp_path):
