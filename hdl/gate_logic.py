@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const
+from amaranth.hdl import Const
 
 from logicforge.netlist.gates import READS_A, READS_B, TRUTH
 
@@ -34,5 +34,24 @@ def gate_expr(op: int, a, b):
 
 def lut_expr(table: int, pins: list):
     """A table node (``netlist/lut.py``) of 1-bit values ``pins``: bit ``sum(2**i * pins[i])`` of
-    ``table``, one LUT of ``len(pins)`` inputs."""
-    return Const(int(table), 1 << len(pins)).bit_select(Cat(*pins), 1)
+    ``table``, one LUT of ``len(pins)`` inputs.
+
+    Written as an OR of AND-minterms (of the table's ones, or, inverted, of its zeros, whichever are
+    fewer), not as a select from the constant: yosys turns a select into a multiplexer tree, and
+    where a branch of it is constant ``opt_dff`` moves that branch into the next flip-flop's
+    synchronous set/reset (SB_DFFSS/SB_DFFSR), whose pin is shared by the 8 cells of a logic block:
+    a second LUT level and a long route (measured: docs/hardware.md, "LUT4 nodes on the iCE40")."""
+    n = len(pins)
+    ones = [m for m in range(1 << n) if (int(table) >> m) & 1]
+    invert = 2 * len(ones) > 1 << n
+    terms = [m for m in range(1 << n) if (m in ones) != invert]
+    if not terms:
+        return Const(int(invert), 1)
+    total = None
+    for m in terms:
+        term = None
+        for i, p in enumerate(pins):
+            lit = _literal(p, (m >> i) & 1)
+            term = lit if term is None else term & lit
+        total = term if total is None else total | term
+    return ~total if invert else total
