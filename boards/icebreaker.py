@@ -64,7 +64,11 @@ class ICEBreaker(PlatformBoard):
     name = "icebreaker"
     family = "ice40"
     device = "iCE40UP5K-SG48"
-    nextpnr_args = ("--up5k", "--package", "sg48")
+    #: ``--tmg-ripup``: router1 rips up and reroutes the arcs on critical paths too, not only the
+    #: congested ones. Measured on the 800 + 400 LUT4 Fashion-MNIST top (80 % full, a single route the
+    #: critical path): 102.1 / 104.9 / 101.0 MHz at seeds default / 2 / 3 against 95.7 / 100.4 / 101.0
+    #: without, for 1.1-3.6x the routing time (docs/hardware.md, "LUT4 nodes on the iCE40").
+    nextpnr_args = ("--up5k", "--package", "sg48", "--tmg-ripup")
     lcs_available = 5280
     top_module = "top"
     top_file = "top.v"
