@@ -148,7 +148,6 @@ class LutNet(nn.Module):
                                     for i, o, a, p in zip(dims[:-1], dims[1:], allowed, pos[1:]))
         self.head = LutLayer(classes * group_size, HEAD_PINS, sum(dims), generator=g, learn_wiring=learn_wiring,
                              allowed=allowed[-1], pos=pos[-1])
-        self.radius = radius
         self.in_bits, self.classes, self.group_size, self.tau = in_bits, classes, group_size, tau
 
     def forward(self, x: torch.Tensor, noise_seed: int | None = None) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 from logicforge.netlist.format import load
 from logicforge.netlist.passes import optimize
 from logicforge.train.data import hold_out, load_dataset
-from logicforge.train.lut_model import LutFn, PickFn  # the product's math (train/lut_model.py)
+from logicforge.train.lut_model import LutFn, PickFn, near  # the product's math (train/lut_model.py)
 
 
 class LutLayer(torch.nn.Module):
@@ -73,12 +73,8 @@ class Net(torch.nn.Module):
             side = int(in_pos.max()) + 1
             pos = [torch.randint(0, side, (m, 2), generator=gen) for m in (n1, n2, classes * G)]
 
-            def near(src, dst):
-                ok = ((src[:, None, :] - dst[None, :, :]).abs() <= radius).all(-1)
-                ok[:, ~ok.any(0)] = True  # a node with nothing in reach reads anywhere
-                return ok
-
-            allowed = [near(in_pos, pos[0]), near(pos[0], pos[1]), near(torch.cat([in_pos, pos[0], pos[1]]), pos[2])]
+            allowed = [near(in_pos, pos[0], radius), near(pos[0], pos[1], radius),
+                       near(torch.cat([in_pos, pos[0], pos[1]]), pos[2], radius)]
         self.l1 = LutLayer(n1, 4, n_in, gen, learn_wiring, allowed[0])
         self.l2 = LutLayer(n2, 4, n1, gen, learn_wiring, allowed[1]) if n2 else None
         self.head = LutLayer(classes * G, head_k, n_in + n1 + n2, gen, learn_wiring, allowed[2])
