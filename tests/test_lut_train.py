@@ -130,7 +130,7 @@ def test_local_wiring_reads_only_nearby_sources_before_and_after_training(learn_
     net = _bits_netlist(model)  # and the export is exact
     xb = np.random.default_rng(0).integers(0, 2, (300, 128))
     _check_parity(model, net, xb, torch.from_numpy(xb).float())
-    # the same seed without locality wires differently (reads anywhere)
+    # without locality no node has a pixel (and the checkpoint holds none)
     free = LutNet(128, 3, widths=[40, 20], group_size=4, tau=2.0, seed=1, learn_wiring=learn_wiring)
     assert free.layers[0].pos is None and "pos" not in dict(free.named_buffers())
 

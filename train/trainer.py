@@ -25,7 +25,7 @@ from logicforge.train import cpu_kernel
 from logicforge.train import data as datasets
 from logicforge.train import distill
 from logicforge.train import functional as F
-from logicforge.train.connections import grid_pairs, image_side, local_pairs
+from logicforge.train.connections import bit_pixels, grid_pairs, image_side, local_pairs
 from logicforge.train.encoding import fit_thresholds, pool_thresholds
 from logicforge.train.export import lut_to_netlist, to_netlist
 from logicforge.train.lut_model import LutNet
@@ -103,9 +103,9 @@ class Trainer:
             local = {}
             if cfg["wiring_radius"]:
                 side = image_side(ds.features, "wiring_radius")
-                feats = [f for f, ts in enumerate(self.thresholds) for _ in ts]  # the bit order of thermometer
-                local = dict(radius=cfg["wiring_radius"], side=side,
-                             input_pos=torch.tensor([[f // side, f % side] for f in feats]))
+                pixel = bit_pixels(self.thresholds)
+                local = dict(radius=cfg["wiring_radius"], side=side, input_pos=torch.stack([pixel // side,
+                                                                                           pixel % side], 1))
             self.model = LutNet(self.bits_train.shape[1], classes, widths=cfg["widths"], group_size=group,
                                 tau=cfg["tau"], seed=cfg["seed"], learn_wiring=cfg["learn_wiring"], **local)
         else:
